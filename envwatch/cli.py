@@ -1,0 +1,200 @@
+"""The ``envwatch`` command line: a thin layer, each command calls one library function.
+
+Exit status: 0 ok, 1 partial (some rows rejected, some payloads failed), 2 failed or bad usage.
+Messages are one line each and name the file, the row or field, and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from envwatch.config import DEFAULT_CONFIG, LoadedConfig, load_config
+from envwatch.errors import EnvwatchError
+
+
+class _Context:
+    def __init__(self, config: str, db: str | None):
+        self.config_path = config
+        self.db = db
+        self._loaded: LoadedConfig | None = None
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        if self._loaded is None:
+            self._loaded = load_config(self.config_path)
+        return self._loaded
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.db) if self.db else self.loaded.store_path
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"envwatch: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns envwatch's own errors into a one-line message and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EnvwatchError as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted; what was finished is stored, run the same command again to complete", 2)
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date: write YYYY-MM-DD, e.g. 2026-11-01") from None
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--config",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="ENVWATCH_CONFIG",
+    help="The configuration file (sites, sources, targets).",
+)
+@click.option("--db", default=None, envvar="ENVWATCH_DB", help="The SQLite store; overrides `store:` in the config.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each request and step.")
+@click.version_option(package_name="envwatch")
+@click.pass_context
+def main(ctx: click.Context, config: str, db: str | None, verbose: bool) -> None:
+    """envwatch: air and surface-water monitoring data into a local store, scored against the plan.
+
+    \b
+    Example:
+      envwatch init
+      envwatch ingest cnemc-air-archive --file data/samples/air/
+      envwatch query "select * from air_hourly limit 5"
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = _Context(config, db)
+
+
+@main.command()
+@click.pass_obj
+def init(obj: _Context) -> None:
+    """Create the store (or bring it up to date) and load the sites from the config.
+
+    \b
+    Example:
+      envwatch --db .demo/envwatch.db init
+    """
+    from envwatch.pipeline import open_store, sync_sites
+
+    store = open_store(obj.loaded, obj.db)
+    try:
+        with store.writer_lock(timeout=60):
+            warnings = sync_sites(obj.loaded, store)
+        n = len(store.site_ids())
+        click.echo(f"store ready: {store.path} (schema {store.schema_version}, {n} sites)")
+    finally:
+        store.close()
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--file", "files", multiple=True, type=click.Path(), help="A local file or folder to read instead of fetching (repeatable).")
+@click.option("--url", default=None, help="Fetch from this address instead of the configured one.")
+@click.option("--since", callback=_date, default=None, help="First day to fetch (YYYY-MM-DD, local).")
+@click.option("--until", callback=_date, default=None, help="Last day to fetch (YYYY-MM-DD, local).")
+@click.option("--all-sites", is_flag=True, help="Keep every station in the feed, adding unknown ones to the registry.")
+@click.option("--add-sites", is_flag=True, help="Add unknown sections of a staff sheet to the registry.")
+@click.option("--dry-run", is_flag=True, help="Read and count, but write nothing.")
+@click.pass_obj
+def ingest(
+    obj: _Context,
+    source: str,
+    files: tuple[str, ...],
+    url: str | None,
+    since: date | None,
+    until: date | None,
+    all_sites: bool,
+    add_sites: bool,
+    dry_run: bool,
+) -> None:
+    """Fetch what is new from SOURCE, store it and recompute what it touched.
+
+    \b
+    Examples:
+      envwatch ingest cnemc-air-archive
+      envwatch ingest cnemc-air-archive --file china_sites_20190101.csv --all-sites
+      envwatch ingest cnemc-air-archive --since 2026-11-01 --until 2026-11-07
+    """
+    from envwatch.pipeline import ingest as run_ingest
+
+    result = run_ingest(
+        obj.loaded,
+        source,
+        db=obj.db,
+        files=files,
+        url=url,
+        since=since,
+        until=until,
+        all_sites=all_sites,
+        add_sites=add_sites,
+        dry_run=dry_run,
+    )
+    click.echo(result.summary())
+    for p in result.problems:
+        click.echo(f"  {p}", err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("-p", "--param", "params", multiple=True, help="A named parameter, name=value, for :name in the SQL.")
+@click.pass_obj
+def query(obj: _Context, sql: str, fmt: str, params: tuple[str, ...]) -> None:
+    """Run read-only SQL on the store (views: air_hourly, runs ...).
+
+    \b
+    Example:
+      envwatch query "select site_name, time_local, pm25, aqi from air_hourly where site_id = '1236A'"
+      envwatch query "select * from runs" --format csv
+    """
+    from envwatch.query import format_result, run_query
+
+    named: dict[str, Any] = {}
+    for p in params:
+        if "=" not in p:
+            raise click.BadParameter(f"'{p}' is not name=value", param_hint="-p")
+        k, v = p.split("=", 1)
+        named[k] = v
+    df = run_query(obj.db_path, sql, named)
+    click.echo(format_result(df, fmt))
+
+
+@main.command()
+@click.pass_obj
+def status(obj: _Context) -> None:
+    """Per source: the last run, its status and counts, and the newest data stored.
+
+    \b
+    Example:
+      envwatch status
+    """
+    from envwatch.query import format_table
+    from envwatch.status import source_status
+
+    df = source_status(obj.loaded, obj.db)
+    click.echo(f"store: {obj.db_path}")
+    click.echo(format_table(df))

@@ -1,0 +1,439 @@
+"""stations.yaml -> typed configuration.
+
+The configuration names the store, the time zone, the region, the sites (air stations, water
+sections, outfalls), the sources and the plan's targets. Every error names the file, the line
+and what to fix, for example::
+
+    stations.yaml:42: sites[3].lon: 12.5 is outside China (longitude 73.4 to 135.1); check the
+    order of lon and lat
+
+Relative paths in the file (store, folders, station lists) are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from envwatch.errors import ConfigError
+
+DEFAULT_CONFIG = "stations.yaml"
+
+# China's extent, generous by a fraction of a degree: a point outside is a typo (swapped lon/lat,
+# a missing digit) or coordinates of another country.
+CHINA_LON = (73.4, 135.1)
+CHINA_LAT = (3.8, 53.6)
+
+SOURCE_KINDS = (
+    "cnemc-air-archive",
+    "cnemc-air-live",
+    "cnemc-water",
+    "lab-sheet",
+    "outfall-sheet",
+    "zone-sheet",
+    "indicator-sheet",
+    "cells-sheet",
+)
+
+# The targets envwatch knows how to score (standards/PLAN.md). A target id not in this list is a
+# typo or needs code: the error says which.
+KNOWN_TARGETS = (
+    "air.good_day_ratio",
+    "air.rank_in_city",
+    "air.pm25_annual",
+    "air.pm25_o3_co_control",
+    "water.good_ratio",
+    "water.no_class_v",
+    "water.target_compliance",
+    "zero_discharge.outfalls",
+    "zero_waste.indicators",
+    "zero_waste.cells",
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """Parse ``90s``, ``30m``, ``6h``, ``2d``, ``1w`` or a number of seconds."""
+    if isinstance(text, int | float):
+        return timedelta(seconds=float(text))
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"'{text}' is not a duration: write e.g. 6h, 2d or 1w")
+    return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(_Strict):
+    """The administrative area the plan is for; its city's districts are the map's basemap."""
+
+    province: str
+    city: str
+    district: str
+
+
+class Site(_Strict):
+    """A monitoring site: an air station, a surface-water section or an outfall.
+
+    Coordinates are in the system the source used (`crs`); the store keeps them in WGS-84.
+    """
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    kind: Literal["air", "water", "outfall"]
+    lon: float | None = None
+    lat: float | None = None
+    crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    city: str | None = None
+    district: str | None = None
+    background: bool = False
+    # water sections
+    province: str | None = None
+    basin: str | None = None
+    river: str | None = None
+    control_level: Literal["国控", "省控", "市控", "区控", "县控"] | None = None
+    water_type: Literal["river", "lake"] | None = None
+    target_class: int | None = Field(default=None, ge=1, le=5)
+    # outfalls
+    zone: str | None = None
+    receiving_water: str | None = None
+    outfall_type: Literal["rain", "sewage", "combined"] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_plain(cls, v: str) -> str:
+        if v != v.strip():
+            raise ValueError(f"site id '{v}' has spaces at its ends; remove them")
+        return v
+
+    @field_validator("lon")
+    @classmethod
+    def _lon_in_china(cls, v: float | None) -> float | None:
+        if v is not None and not CHINA_LON[0] <= v <= CHINA_LON[1]:
+            raise ValueError(
+                f"{v} is outside China (longitude {CHINA_LON[0]} to {CHINA_LON[1]}); "
+                "check the order of lon and lat"
+            )
+        return v
+
+    @field_validator("lat")
+    @classmethod
+    def _lat_in_china(cls, v: float | None) -> float | None:
+        if v is not None and not CHINA_LAT[0] <= v <= CHINA_LAT[1]:
+            raise ValueError(
+                f"{v} is outside China (latitude {CHINA_LAT[0]} to {CHINA_LAT[1]}); "
+                "check the order of lon and lat"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Site:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("give both lon and lat, or neither")
+        if self.kind == "air" and self.lon is None:
+            raise ValueError("an air station needs lon and lat")
+        if self.kind == "water" and self.water_type is None:
+            raise ValueError(
+                "a water section needs water_type: river or lake (it decides the TP limits)"
+            )
+        return self
+
+
+class Source(_Strict):
+    """A feed or a folder of staff sheets, fetched on a schedule."""
+
+    name: str = Field(min_length=1)
+    kind: str
+    url: str | None = None
+    folder: str | None = None
+    station_list: str | None = None
+    schedule: str | None = None
+    lookback: str = "2d"
+    verify_tls: bool = True
+    area_id: str | None = None
+    page_size: int | None = Field(default=None, ge=1)
+    rate_limit: str | None = None
+    timeout: str | None = None
+    secrets: list[str] = Field(default_factory=list)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in SOURCE_KINDS:
+            raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, SOURCE_KINDS)}")
+        return v
+
+    @field_validator("lookback", "rate_limit", "timeout")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError(
+                f"schedule '{v}' is not a cron expression: write five fields, "
+                "minute hour day month weekday, e.g. '30 7 * * *'"
+            )
+        return v
+
+    @property
+    def lookback_delta(self) -> timedelta:
+        return parse_duration(self.lookback)
+
+
+class Target(_Strict):
+    """A goal of the plan, scored per period. `op` compares the measured value with `goal`."""
+
+    id: str
+    label: str
+    goal: float | str
+    op: Literal[">=", "<=", "==", "<", ">"] = ">="
+    unit: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _known_target(cls, v: str) -> str:
+        if v not in KNOWN_TARGETS:
+            raise ValueError(f"unknown target id '{v}'{_did_you_mean(v, KNOWN_TARGETS)}")
+        return v
+
+
+class Config(_Strict):
+    """The whole of stations.yaml."""
+
+    store: str = "envwatch.db"
+    timezone: str = "Asia/Shanghai"
+    region: Region
+    sites: list[Site] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{v}': write e.g. Asia/Shanghai") from None
+        return v
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration and where it came from (for paths and messages)."""
+
+    config: Config
+    path: Path
+    lines: dict[tuple[str | int, ...], int]
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, p: str | None) -> Path | None:
+        """A path from the file, relative to the file's folder."""
+        if p is None:
+            return None
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else self.base / q
+
+    @property
+    def store_path(self) -> Path:
+        p = self.resolve(self.config.store)
+        assert p is not None
+        return p
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    def source(self, name: str) -> Source:
+        for s in self.config.sources:
+            if s.name == name:
+                return s
+        names = [s.name for s in self.config.sources]
+        raise ConfigError(
+            f"{self.path}: no source named '{name}'{_did_you_mean(name, names)}; "
+            f"configured sources: {', '.join(names) or 'none'}"
+        )
+
+    def line_of(self, *path: str | int) -> int | None:
+        return _nearest_line(self.lines, tuple(path))
+
+    def site_by_id(self) -> dict[str, Site]:
+        return {s.id: s for s in self.config.sites}
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _node_lines(
+    node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int], file: str
+) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for k, v in node.value:
+            key = str(k.value)
+            line = k.start_mark.line + 1
+            if key in seen:
+                where = ".".join(str(p) for p in path) or "top level"
+                raise ConfigError(
+                    f"{file}:{line}: key '{key}' appears twice in {where} "
+                    f"(first on line {seen[key]}); keep one"
+                )
+            seen[key] = line
+            out[path + (key,)] = line
+            _node_lines(v, path + (key,), out, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = item.start_mark.line + 1
+            _node_lines(item, path + (i,), out, file)
+
+
+def _nearest_line(lines: dict[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> int | None:
+    p = path
+    while p:
+        if p in lines:
+            return lines[p]
+        p = p[:-1]
+    return lines.get((), None)
+
+
+def _fmt_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "top level"
+
+
+_FIELD_HINTS = {
+    "missing": "add it",
+    "float_parsing": "write a number",
+    "int_parsing": "write a whole number",
+    "bool_parsing": "write true or false",
+    "string_type": "write text",
+    "list_type": "write a list (lines starting with '- ')",
+    "dict_type": "write a mapping (key: value lines)",
+    "model_type": "write a mapping (key: value lines)",
+    "literal_error": "use one of the values listed",
+}
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed at the mapping that holds `loc`'s last element."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", None)
+        current = args[0] if args else ann
+    return list(current.model_fields) if hasattr(current, "model_fields") else []
+
+
+def _explain(err: Any, loc: tuple[str | int, ...]) -> str:
+    typ = err["type"]
+    if typ == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(Config, loc)
+        hint = _did_you_mean(key, allowed)
+        return f"unknown key '{key}'{hint}; allowed here: {', '.join(allowed)}"
+    if typ == "missing":
+        return f"'{loc[-1]}' is required here; add it"
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, ") :]
+    hint = _FIELD_HINTS.get(typ)
+    got = err.get("input")
+    got_text = f" (found {got!r})" if got is not None and not isinstance(got, dict | list) else ""
+    return f"{msg}{got_text}" + (f"; {hint}" if hint else "")
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
+    """Read and validate a configuration file; raise ConfigError naming file, line and fix."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{p}: no such configuration file; run from the project folder or pass --config"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text; save the file as UTF-8") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else "?"
+        raise ConfigError(f"{p}:{line}: not valid YAML: {e.problem or e}; check the indentation") from None
+    if node is None or not isinstance(data, dict):
+        raise ConfigError(f"{p}:1: the file must be a mapping with region, sites, sources, targets")
+    lines: dict[tuple[str | int, ...], int] = {}
+    _node_lines(node, (), lines, str(p))
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            line = _nearest_line(lines, loc)
+            msgs.append(f"{p}:{line}: {_fmt_loc(loc)}: {_explain(err, loc)}")
+        raise ConfigError("\n".join(msgs)) from None
+    loaded = LoadedConfig(config=config, path=p.resolve(), lines=lines)
+    _check_unique(loaded, p)
+    return loaded
+
+
+def _check_unique(loaded: LoadedConfig, p: Path) -> None:
+    c = loaded.config
+    msgs: list[str] = []
+    for section, items, key in (
+        ("sites", c.sites, "id"),
+        ("sources", c.sources, "name"),
+        ("targets", c.targets, "id"),
+    ):
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            value = getattr(item, key)
+            line = loaded.line_of(section, i, key)
+            if value in first:
+                msgs.append(
+                    f"{p}:{line}: {section}[{i}].{key}: duplicate {key} '{value}' "
+                    f"(also on line {first[value]}); give each a unique {key}"
+                )
+            else:
+                first[value] = line or 0
+    for i, src in enumerate(c.sources):
+        if src.kind in ("cnemc-air-archive", "cnemc-air-live", "cnemc-water") and not (
+            src.url or src.folder
+        ):
+            msgs.append(
+                f"{p}:{loaded.line_of('sources', i)}: sources[{i}]: source '{src.name}' needs "
+                "url or folder: where to fetch from"
+            )
+    if msgs:
+        raise ConfigError("\n".join(msgs))

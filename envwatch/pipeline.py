@@ -1,0 +1,526 @@
+"""One ingest run: window from the ledger -> fetch -> archive -> read -> normalise -> upsert -> derive.
+
+Each payload (a day's file, a page of a feed, a staff sheet) is archived first, in its own
+transaction, so that the bytes are kept even when they cannot be parsed; then its observations,
+rejects and derived rows are written in one transaction. A run that is interrupted keeps the
+payloads it finished; the next run re-fetches from its window and stores nothing twice.
+
+Exit status of a run: 0 ok, 1 partial (some rows rejected or some payloads failed, the rest
+stored), 2 failed (nothing usable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from envwatch import geo
+from envwatch.config import LoadedConfig, Source
+from envwatch.errors import EnvwatchError, FetchError, ParseError, UsageError
+from envwatch.sources import cnemc_air_archive
+from envwatch.sources.base import Reading, Reject
+from envwatch.store import AIR_POLLUTANTS, PARAMETERS, SITE_COLUMNS, Store, utcnow
+
+log = logging.getLogger("envwatch.ingest")
+
+# Conversions into the canonical unit of each parameter (store.PARAMETERS): (from, to) -> factor.
+UNIT_FACTORS = {
+    ("µg/m³", "mg/m³"): 0.001,
+    ("mg/m³", "µg/m³"): 1000.0,
+}
+
+
+@dataclass
+class RunResult:
+    """What one ingest run did; `summary()` is the line staff see."""
+
+    source: str
+    run_id: int | None = None
+    status: str = "ok"
+    payloads: int = 0
+    failed_payloads: int = 0
+    fetched: int = 0
+    new: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    skipped_unregistered: int = 0
+    unregistered_sites: set[str] = field(default_factory=set)
+    data_from: datetime | None = None
+    data_to: datetime | None = None
+    problems: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "partial": 1}.get(self.status, 2)
+
+    def summary(self) -> str:
+        span = ""
+        if self.data_from is not None and self.data_to is not None:
+            tz = ZoneInfo(self.timezone)
+            span = (
+                f", data {self.data_from.astimezone(tz):%Y-%m-%d %H:%M} … "
+                f"{self.data_to.astimezone(tz):%Y-%m-%d %H:%M} (hour-ending, local)"
+            )
+        head = "dry run, nothing written: " if self.dry_run else f"run {self.run_id} "
+        text = (
+            f"{self.source}: {head}{self.status} — {self.payloads} payload(s), "
+            f"{self.fetched:,} values read, {self.new:,} new, {self.revised:,} revised, "
+            f"{self.unchanged:,} unchanged, {self.rejected:,} rejected{span}"
+        )
+        if self.skipped_unregistered:
+            text += (
+                f"\n  skipped {self.skipped_unregistered:,} values of "
+                f"{len(self.unregistered_sites):,} sites not in the registry "
+                "(add them to stations.yaml, or use --all-sites to keep every site)"
+            )
+        return text
+
+
+@dataclass
+class Payload:
+    """A payload to fetch lazily: `name` is a file name or a (redacted) URL."""
+
+    name: str
+    load: Callable[[], bytes]
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+def open_store(loaded: LoadedConfig, db: str | Path | None = None) -> Store:
+    """Open the configured store (or `db`) for writing."""
+    offset = _utc_offset_minutes(loaded)
+    return Store.open(Path(db) if db else loaded.store_path, utc_offset_minutes=offset)
+
+
+def _utc_offset_minutes(loaded: LoadedConfig) -> int:
+    off = datetime(2026, 1, 1, tzinfo=loaded.tz).utcoffset()
+    return int(off.total_seconds() // 60) if off else 0
+
+
+def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
+    """Bring the store's registry up to date with stations.yaml; returns warnings for staff.
+
+    Sites without a configured district get one by point-in-polygon on the region city's
+    district boundaries; a configured district that disagrees with the boundaries is reported.
+    """
+    cfg = loaded.config
+    digest = hashlib.sha256(
+        json.dumps(
+            [cfg.region.model_dump(), [s.model_dump() for s in cfg.sites]], ensure_ascii=False, sort_keys=True
+        ).encode()
+    ).hexdigest()
+    if store.get_meta("config_sites_sha256") == digest:
+        return []
+    warnings: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for s in cfg.sites:
+        lon, lat = (None, None)
+        if s.lon is not None and s.lat is not None:
+            lon, lat = geo.to_wgs84(s.lon, s.lat, s.crs)
+        row = s.model_dump()
+        row.update(site_id=s.id, lon=lon, lat=lat, crs_source=s.crs, origin="config")
+        row["district_source"] = "config" if s.district else None
+        rows.append(row)
+    located = [r for r in rows if r["lon"] is not None and (r.get("city") in (None, cfg.region.city))]
+    if located:
+        found = geo.assign_districts(
+            [r["lon"] for r in located], [r["lat"] for r in located], cfg.region.province, cfg.region.city
+        )
+        for r, d in zip(located, found, strict=True):
+            if r["district"] is None and d is not None:
+                r["district"], r["district_source"] = d, "boundary"
+                r["city"] = r.get("city") or cfg.region.city
+            elif r["district"] is not None and d is not None and d != r["district"]:
+                i = next(i for i, s in enumerate(cfg.sites) if s.id == r["site_id"])
+                warnings.append(
+                    f"{loaded.path}:{loaded.line_of('sites', i)}: site {r['site_id']} is configured "
+                    f"in {r['district']} but its coordinates lie in {d}; check one or the other"
+                )
+    for r in rows:
+        if r.get("province") is None and r.get("city") == cfg.region.city:
+            r["province"] = cfg.region.province
+    store.upsert_sites(rows)
+    store.set_meta("config_sites_sha256", digest)
+    return warnings
+
+
+def ingest(
+    loaded: LoadedConfig,
+    source_name: str,
+    *,
+    db: str | Path | None = None,
+    files: Sequence[str | Path] = (),
+    url: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    all_sites: bool = False,
+    add_sites: bool = False,
+    dry_run: bool = False,
+    lock_timeout: float = 600.0,
+    today: date | None = None,
+) -> RunResult:
+    """Run one ingest of `source_name` and record it in the ledger; never raises for bad data.
+
+    `files` feeds local files (or folders of them) through the same reader as the network path;
+    `url` replaces the configured address. `since`/`until` are local dates (inclusive).
+    """
+    source = loaded.source(source_name)
+    result = RunResult(source=source.name, dry_run=dry_run, timezone=loaded.config.timezone)
+    store = open_store(loaded, db)
+    try:
+        with store.writer_lock(timeout=lock_timeout):
+            store.mark_interrupted_runs()
+            warnings = sync_sites(loaded, store)
+            result.problems.extend(warnings)
+            if dry_run:
+                try:
+                    with store.transaction():
+                        _run(loaded, store, source, result, files, url, since, until, all_sites, add_sites, today)
+                        raise _DryRunRollback
+                except _DryRunRollback:
+                    pass
+            else:
+                _run(loaded, store, source, result, files, url, since, until, all_sites, add_sites, today)
+    finally:
+        store.close()
+    return result
+
+
+def _run(
+    loaded: LoadedConfig,
+    store: Store,
+    source: Source,
+    result: RunResult,
+    files: Sequence[str | Path],
+    url: str | None,
+    since: date | None,
+    until: date | None,
+    all_sites: bool,
+    add_sites: bool,
+    today: date | None,
+) -> None:
+    if source.kind != "cnemc-air-archive":
+        raise UsageError(f"source kind '{source.kind}' cannot be ingested by this version of envwatch yet")
+    window = _window(loaded, store, source, since, until, today)
+    run_id = store.start_run(
+        source.name,
+        source.kind,
+        (_midnight(window[0], loaded.tz), _midnight(window[1] + timedelta(days=1), loaded.tz)) if window else (None, None),
+        dry_run=result.dry_run,
+    )
+    result.run_id = run_id
+    try:
+        payloads = _archive_payloads(loaded, source, files, url, window)
+        registry = store.site_ids()
+        station_list = _station_list(loaded, source) if all_sites else None
+        for payload in payloads:
+            _ingest_payload(loaded, store, source, run_id, payload, registry, all_sites, station_list, result)
+    except EnvwatchError as e:
+        result.problems.append(str(e))
+        result.status = "failed"
+        store.finish_run(run_id, "failed", error=str(e)[:2000], **_counts(result))
+        return
+    except BaseException as e:
+        store.finish_run(run_id, "failed", error=f"interrupted: {type(e).__name__}", **_counts(result))
+        raise
+    if result.payloads == 0:
+        result.status = "failed"
+        result.problems.append(f"{source.name}: nothing to ingest (no files or days in the window)")
+    elif result.failed_payloads == result.payloads:
+        result.status = "failed"
+    elif result.failed_payloads or result.rejected:
+        result.status = "partial"
+    else:
+        result.status = "ok"
+    error = "; ".join(result.problems)[:2000] or None
+    store.finish_run(run_id, result.status, error=error, **_counts(result))
+
+
+def _counts(result: RunResult) -> dict[str, Any]:
+    return {
+        "payloads": result.payloads,
+        "fetched": result.fetched,
+        "new": result.new,
+        "revised": result.revised,
+        "unchanged": result.unchanged,
+        "rejected": result.rejected,
+        "data_from": int(result.data_from.timestamp()) if result.data_from else None,
+        "data_to": int(result.data_to.timestamp()) if result.data_to else None,
+    }
+
+
+def _midnight(d: date, tz: ZoneInfo) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+
+
+def _window(
+    loaded: LoadedConfig,
+    store: Store,
+    source: Source,
+    since: date | None,
+    until: date | None,
+    today: date | None,
+) -> tuple[date, date] | None:
+    """Local dates to fetch, inclusive: from the newest good data minus the lookback, to today."""
+    today = today or datetime.now(loaded.tz).date()
+    if since is None:
+        row = store.conn.execute(
+            "SELECT max(data_to) FROM run_ledger WHERE source = ? AND status IN ('ok', 'partial') "
+            "AND dry_run = 0",
+            (source.name,),
+        ).fetchone()
+        if row and row[0] is not None:
+            newest = datetime.fromtimestamp(row[0], tz=loaded.tz)
+            since = (newest - source.lookback_delta).date()
+        else:
+            since = today - max(source.lookback_delta, timedelta(days=1))
+    until = until or today
+    if since > until:
+        raise UsageError(f"--since {since} is after --until {until}")
+    return since, until
+
+
+def _days(window: tuple[date, date] | None) -> list[date]:
+    if window is None:
+        return []
+    n = (window[1] - window[0]).days
+    return [window[0] + timedelta(days=i) for i in range(n + 1)]
+
+
+def _archive_payloads(
+    loaded: LoadedConfig,
+    source: Source,
+    files: Sequence[str | Path],
+    url: str | None,
+    window: tuple[date, date] | None,
+) -> Iterator[Payload]:
+    if files:
+        for f in files:
+            p = Path(f)
+            if p.is_dir():
+                found = sorted(p.glob("china_sites_*.csv"))
+                if not found:
+                    raise UsageError(f"{p}: no china_sites_YYYYMMDD.csv files in this folder")
+                for q in found:
+                    yield Payload(q.name, q.read_bytes)
+            elif p.exists():
+                yield Payload(p.name, p.read_bytes)
+            else:
+                raise UsageError(f"{p}: no such file")
+        return
+    template = url or source.url
+    days = _days(window)
+    if template:
+        from envwatch.http import HttpClient, policy_from_config
+
+        policy = policy_from_config(
+            {k: v for k, v in {"rate_limit": source.rate_limit, "timeout": source.timeout}.items() if v}
+        )
+        policy.verify_tls = source.verify_tls
+        with HttpClient(policy) as client:
+            for day in days:
+                target = template.format(date=day)
+                yield Payload(target, lambda target=target: client.get(target))  # type: ignore[misc]
+        return
+    folder = loaded.resolve(source.folder)
+    assert folder is not None
+    for day in days:
+        p = folder / cnemc_air_archive.file_name(day)
+        yield Payload(p.name, lambda p=p: _read_file(p))  # type: ignore[misc]
+
+
+def _read_file(p: Path) -> bytes:
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise FetchError(f"{p}: no file for this day yet; the next run tries again", retryable=True) from None
+
+
+def _station_list(loaded: LoadedConfig, source: Source) -> pd.DataFrame | None:
+    p = loaded.resolve(source.station_list)
+    if p is None:
+        return None
+    try:
+        return cnemc_air_archive.read_station_list(p.read_bytes(), name=str(p))
+    except OSError as e:
+        raise UsageError(f"{p}: cannot read the station list ({e}); fix station_list in the config") from None
+
+
+def _ingest_payload(
+    loaded: LoadedConfig,
+    store: Store,
+    source: Source,
+    run_id: int,
+    payload: Payload,
+    registry: set[str],
+    all_sites: bool,
+    station_list: pd.DataFrame | None,
+    result: RunResult,
+) -> None:
+    fetched_at = utcnow()
+    result.payloads += 1
+    try:
+        data = payload.load()
+    except FetchError as e:
+        result.failed_payloads += 1
+        result.problems.append(str(e))
+        store.record_payload(run_id, payload.name, None, source.name, fetched_at, "failed", error=str(e))
+        return
+    sha = store.archive(data)
+    try:
+        reading = cnemc_air_archive.read(data, name=payload.name, tz=loaded.config.timezone)
+    except ParseError as e:
+        result.failed_payloads += 1
+        result.problems.append(str(e))
+        store.record_payload(run_id, payload.name, sha, source.name, fetched_at, "failed", error=str(e))
+        return
+    obs, rejects = normalise(reading)
+    result.fetched += len(reading.observations)
+    unknown = ~obs["site_id"].isin(registry)
+    if unknown.any():
+        if all_sites:
+            _add_sites(store, reading, obs.loc[unknown, "site_id"].unique().tolist(), station_list)
+            registry.update(obs.loc[unknown, "site_id"].unique().tolist())
+        else:
+            result.skipped_unregistered += int(unknown.sum())
+            result.unregistered_sites.update(obs.loc[unknown, "site_id"].unique().tolist())
+            obs = obs.loc[~unknown]
+    with store.transaction():
+        upsert = store.upsert_observations(obs, run_id)
+        store.add_rejects(run_id, source.name, payload.name, rejects)
+        derive_air(store, upsert.written, upsert.state, loaded.config.timezone)
+        store.record_payload(
+            run_id,
+            payload.name,
+            sha,
+            source.name,
+            fetched_at,
+            "partial" if rejects else "ok",
+            values_read=len(reading.observations),
+            rejected=len(rejects),
+        )
+    result.new += upsert.counts.new
+    result.revised += upsert.counts.revised
+    result.unchanged += upsert.counts.unchanged
+    result.rejected += len(rejects)
+    if rejects:
+        first = rejects[0]
+        more = f" (and {len(rejects) - 1} more: `envwatch query \"select * from rejects where run_id = {run_id}\"`)" if len(rejects) > 1 else ""
+        result.problems.append(f"{payload.name}: {first.location}: {first.reason}{more}")
+    if not obs.empty:
+        lo = datetime.fromtimestamp(int(obs["period_end"].min()), tz=UTC)
+        hi = datetime.fromtimestamp(int(obs["period_end"].max()), tz=UTC)
+        result.data_from = min(result.data_from, lo) if result.data_from else lo
+        result.data_to = max(result.data_to, hi) if result.data_to else hi
+
+
+def normalise(reading: Reading) -> tuple[pd.DataFrame, list[Reject]]:
+    """Canonical units and Unix-second times; unknown parameters and units become rejects."""
+    obs = reading.observations
+    rejects = list(reading.rejects)
+    canon = obs["parameter"].map({k: v[1] for k, v in PARAMETERS.items()})
+    unknown = canon.isna()
+    if unknown.any():
+        for p in obs.loc[unknown, "parameter"].unique():
+            rejects.append(Reject("payload", f"unknown parameter '{p}'; its values were not stored", parameter=str(p)))
+        obs = obs.loc[~unknown]
+        canon = canon.loc[~unknown]
+    value = obs["value"].to_numpy(dtype="float64", copy=True)
+    differs = (obs["unit"] != canon).to_numpy()
+    if differs.any():
+        for (u_from, u_to), g in obs.loc[differs].groupby([obs["unit"][differs], canon[differs]]):
+            factor = UNIT_FACTORS.get((u_from, u_to))
+            idx = obs.index.get_indexer(g.index)
+            if factor is None:
+                rejects.append(Reject("payload", f"unit '{u_from}' cannot be converted to '{u_to}'"))
+                value[idx] = np.nan
+            else:
+                value[idx] = value[idx] * factor
+    out = pd.DataFrame(
+        {
+            "site_id": obs["site_id"].astype(object).to_numpy(),
+            "parameter": obs["parameter"].astype(object).to_numpy(),
+            "averaging": obs["averaging"].astype(object).to_numpy(),
+            "period_end": obs["period_end"].dt.as_unit("s").astype("int64").to_numpy(),
+            "value": value,
+            "flag": obs["flag"].astype(object).to_numpy(),
+        }
+    )
+    out = out.loc[~(np.isnan(value) & (out["flag"] == "")).to_numpy()]
+    dup = out.duplicated(["site_id", "parameter", "averaging", "period_end"], keep="last")
+    if dup.any():
+        rejects.append(Reject("payload", f"{int(dup.sum())} values given twice for the same site, time and parameter; the last was kept"))
+        out = out.loc[~dup]
+    return out.reset_index(drop=True), rejects
+
+
+def _add_sites(
+    store: Store,
+    reading: Reading,
+    ids: Sequence[str],
+    station_list: pd.DataFrame | None,
+) -> None:
+    """Add feed stations to the registry, with names and coordinates from the station list."""
+    new = pd.DataFrame({"site_id": list(ids)})
+    info = reading.sites.drop_duplicates("site_id") if not reading.sites.empty else None
+    if station_list is not None:
+        info = station_list
+    if info is not None:
+        new = new.merge(info, on="site_id", how="left")
+    new["name"] = new["name"].fillna(new["site_id"]) if "name" in new else new["site_id"]
+    new["kind"] = "air"
+    new["origin"] = "feed"
+    new["crs_source"] = "wgs84"
+    rows = [
+        {k: v for k, v in r.items() if k in SITE_COLUMNS}
+        for r in new.astype(object).where(new.notna(), None).to_dict(orient="records")
+    ]
+    store.upsert_sites(rows)
+
+
+def derive_air(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) -> int:
+    """Recompute the hourly air results for the site-hours whose 1-h values were written."""
+    if written.empty:
+        return 0
+    mask = (written["averaging"] == "1h") & written["parameter"].isin([*AIR_POLLUTANTS, "aqi_published"])
+    keys = written.loc[mask, ["site_id", "period_end"]]
+    return store.derive_air_hours(keys, state, lambda wide: compute_air_hours(wide, tz))
+
+
+def local_hour_ending(period_end: pd.Series, tz: str) -> pd.Series:
+    """Unix seconds (UTC) -> tz-naive local hour-ending timestamps (24:00 is next day 00:00)."""
+    return pd.to_datetime(period_end, unit="s", utc=True).dt.tz_convert(tz).dt.tz_localize(None)
+
+
+def compute_air_hours(wide: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Hourly AQI (HJ 633) for site-hours: adds rules, aqi, category, primary_pollutant.
+
+    The rule set follows the date of the hour's natural day (the hour ending 00:00 belongs to
+    the day before).
+    """
+    from envwatch.standards import aqi
+
+    local_dates = (local_hour_ending(wide["period_end"], tz) - pd.Timedelta(seconds=1)).dt.date
+    rules = aqi.ruleset_for(local_dates.to_numpy())
+    res = aqi.hourly_aqi(wide[list(AIR_POLLUTANTS)], rules)
+    out = wide.copy()
+    out["rules"] = rules
+    out["aqi"] = res["aqi"].to_numpy()
+    out["category"] = res["category"].to_numpy()
+    out["primary_pollutant"] = res["primary_pollutant"].to_numpy()
+    return out
