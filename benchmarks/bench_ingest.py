@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -24,10 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.synth import make_days  # noqa: E402
 from envwatch.config import load_config  # noqa: E402
 from envwatch.pipeline import ingest, normalise  # noqa: E402
 from envwatch.sources import cnemc_air_archive  # noqa: E402
+
+from benchmarks.synth import make_days  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples" / "air"
 
@@ -75,7 +75,9 @@ def sample_rows() -> list[tuple]:
 def bench_samples(tmp: Path) -> list[tuple[str, str]]:
     loaded = load_config(ROOT / "stations.yaml")
     t = time.perf_counter()
-    result = ingest(loaded, "cnemc-air-archive", db=tmp / "envwatch.db", files=[SAMPLES], all_sites=True)
+    result = ingest(
+        loaded, "cnemc-air-archive", db=tmp / "envwatch.db", files=[SAMPLES], all_sites=True
+    )
     t_env = time.perf_counter() - t
     n = result.new
     rows = sample_rows()
@@ -87,12 +89,21 @@ def bench_samples(tmp: Path) -> list[tuple[str, str]]:
     )
     return [
         ("values (2 sample days, --all-sites)", f"{n:,}"),
-        ("envwatch end to end (archive, parse, upsert, derive)", f"{t_env:.2f} s = {n / t_env:,.0f} values/s"),
+        (
+            "envwatch end to end (archive, parse, upsert, derive)",
+            f"{t_env:.2f} s = {n / t_env:,.0f} values/s",
+        ),
         ("bare executemany, file order", f"{t_bare:.2f} s = {n / t_bare:,.0f} values/s"),
-        ("bare executemany, key order (rows pre-sorted, sort not timed)", f"{t_bare_sorted:.2f} s = {n / t_bare_sorted:,.0f} values/s"),
+        (
+            "bare executemany, key order (rows pre-sorted, sort not timed)",
+            f"{t_bare_sorted:.2f} s = {n / t_bare_sorted:,.0f} values/s",
+        ),
         ("**ratio envwatch / bare (file order)** (goal ≥ 0.5)", f"**{t_bare / t_env:.2f}**"),
         ("ratio envwatch / bare (key order)", f"{t_bare_sorted / t_env:.2f}"),
-        ("store size incl. raw archive", f"{size / 1e6:.1f} MB = {size / n * 1e6 / 1e6:.0f} MB per million values"),
+        (
+            "store size incl. raw archive",
+            f"{size / 1e6:.1f} MB = {size / n * 1e6 / 1e6:.0f} MB per million values",
+        ),
     ]
 
 
@@ -108,12 +119,17 @@ def bench_backfill(tmp: Path, days: int) -> list[tuple[str, str]]:
         f"db={str(tmp / 'backfill.db')!r}, files=[{str(folder)!r}], all_sites=True)\n"
         "print(r.new, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     new, seconds, rss_kb = out.stdout.split()
     rss = int(rss_kb) / 1024
     return [
         (f"{days}-day national backfill: values", f"{int(new):,}"),
-        (f"{days}-day national backfill: time", f"{float(seconds):.1f} s = {int(new) / float(seconds):,.0f} values/s"),
+        (
+            f"{days}-day national backfill: time",
+            f"{float(seconds):.1f} s = {int(new) / float(seconds):,.0f} values/s",
+        ),
         (f"**{days}-day national backfill: peak memory** (goal < 1024 MiB)", f"**{rss:.0f} MiB**"),
     ]
 

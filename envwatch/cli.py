@@ -49,7 +49,10 @@ class _Group(click.Group):
         except EnvwatchError as e:
             _fail(str(e))
         except KeyboardInterrupt:
-            _fail("interrupted; what was finished is stored, run the same command again to complete", 2)
+            _fail(
+                "interrupted; what was finished is stored, run the same command again to complete",
+                2,
+            )
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -58,7 +61,9 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date: write YYYY-MM-DD, e.g. 2026-11-01") from None
+        raise click.BadParameter(
+            f"'{value}' is not a date: write YYYY-MM-DD, e.g. 2026-11-01"
+        ) from None
 
 
 @click.group(cls=_Group)
@@ -69,7 +74,12 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
     envvar="ENVWATCH_CONFIG",
     help="The configuration file (sites, sources, targets).",
 )
-@click.option("--db", default=None, envvar="ENVWATCH_DB", help="The SQLite store; overrides `store:` in the config.")
+@click.option(
+    "--db",
+    default=None,
+    envvar="ENVWATCH_DB",
+    help="The SQLite store; overrides `store:` in the config.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log each request and step.")
 @click.version_option(package_name="envwatch")
 @click.pass_context
@@ -82,7 +92,10 @@ def main(ctx: click.Context, config: str, db: str | None, verbose: bool) -> None
       envwatch ingest cnemc-air-archive --file data/samples/air/
       envwatch query "select * from air_hourly limit 5"
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     ctx.obj = _Context(config, db)
 
 
@@ -111,12 +124,28 @@ def init(obj: _Context) -> None:
 
 @main.command()
 @click.argument("source")
-@click.option("--file", "files", multiple=True, type=click.Path(), help="A local file or folder to read instead of fetching (repeatable).")
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(),
+    help="A local file or folder to read instead of fetching (repeatable).",
+)
 @click.option("--url", default=None, help="Fetch from this address instead of the configured one.")
-@click.option("--since", callback=_date, default=None, help="First day to fetch (YYYY-MM-DD, local).")
-@click.option("--until", callback=_date, default=None, help="Last day to fetch (YYYY-MM-DD, local).")
-@click.option("--all-sites", is_flag=True, help="Keep every station in the feed, adding unknown ones to the registry.")
-@click.option("--add-sites", is_flag=True, help="Add unknown sections of a staff sheet to the registry.")
+@click.option(
+    "--since", callback=_date, default=None, help="First day to fetch (YYYY-MM-DD, local)."
+)
+@click.option(
+    "--until", callback=_date, default=None, help="Last day to fetch (YYYY-MM-DD, local)."
+)
+@click.option(
+    "--all-sites",
+    is_flag=True,
+    help="Keep every station in the feed, adding unknown ones to the registry.",
+)
+@click.option(
+    "--add-sites", is_flag=True, help="Add unknown sections of a staff sheet to the registry."
+)
 @click.option("--dry-run", is_flag=True, help="Read and count, but write nothing.")
 @click.pass_obj
 def ingest(
@@ -160,8 +189,20 @@ def ingest(
 
 @main.command()
 @click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("-p", "--param", "params", multiple=True, help="A named parameter, name=value, for :name in the SQL.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    help="A named parameter, name=value, for :name in the SQL.",
+)
 @click.pass_obj
 def query(obj: _Context, sql: str, fmt: str, params: tuple[str, ...]) -> None:
     """Run read-only SQL on the store (views: air_hourly, runs ...).

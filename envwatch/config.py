@@ -161,11 +161,12 @@ class Source(_Strict):
     station_list: str | None = None
     schedule: str | None = None
     lookback: str = "2d"
-    verify_tls: bool = True
     area_id: str | None = None
     page_size: int | None = Field(default=None, ge=1)
-    rate_limit: str | None = None
-    timeout: str | None = None
+    # HTTP settings (envwatch.http.HttpPolicy field names: read_timeout, retries, min_interval,
+    # run_budget, verify_tls ...); durations as 30s, 5m, 2h.
+    http: dict[str, Any] = Field(default_factory=dict)
+    # Names of environment variables holding secrets (API keys); a URL uses them as {NAME}.
     secrets: list[str] = Field(default_factory=list)
 
     @field_validator("kind")
@@ -175,11 +176,21 @@ class Source(_Strict):
             raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, SOURCE_KINDS)}")
         return v
 
-    @field_validator("lookback", "rate_limit", "timeout")
+    @field_validator("lookback")
     @classmethod
-    def _duration(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_duration(v)
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from envwatch.http import policy_from_config
+
+        try:
+            policy_from_config(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
         return v
 
     @field_validator("schedule")
@@ -310,13 +321,15 @@ def _node_lines(
             _node_lines(item, path + (i,), out, file)
 
 
-def _nearest_line(lines: dict[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> int | None:
+def _nearest_line(
+    lines: dict[tuple[str | int, ...], int], path: tuple[str | int, ...]
+) -> int | None:
     p = path
     while p:
         if p in lines:
             return lines[p]
         p = p[:-1]
-    return lines.get((), None)
+    return lines.get(())
 
 
 def _fmt_loc(loc: tuple[str | int, ...]) -> str:
@@ -359,8 +372,7 @@ def _explain(err: Any, loc: tuple[str | int, ...]) -> str:
     if typ == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(Config, loc)
-        hint = _did_you_mean(key, allowed)
-        return f"unknown key '{key}'{hint}; allowed here: {', '.join(allowed)}"
+        return f"unknown key '{key}'{_did_you_mean(key, allowed)}; allowed here: {', '.join(allowed)}"
     if typ == "missing":
         return f"'{loc[-1]}' is required here; add it"
     msg = str(err["msg"])
@@ -389,7 +401,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else "?"
-        raise ConfigError(f"{p}:{line}: not valid YAML: {e.problem or e}; check the indentation") from None
+        raise ConfigError(
+            f"{p}:{line}: not valid YAML: {e.problem or e}; check the indentation"
+        ) from None
     if node is None or not isinstance(data, dict):
         raise ConfigError(f"{p}:1: the file must be a mapping with region, sites, sources, targets")
     lines: dict[tuple[str | int, ...], int] = {}
@@ -400,8 +414,8 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
         msgs = []
         for err in e.errors():
             loc = tuple(err["loc"])
-            line = _nearest_line(lines, loc)
-            msgs.append(f"{p}:{line}: {_fmt_loc(loc)}: {_explain(err, loc)}")
+            at = _nearest_line(lines, loc)
+            msgs.append(f"{p}:{at}: {_fmt_loc(loc)}: {_explain(err, loc)}")
         raise ConfigError("\n".join(msgs)) from None
     loaded = LoadedConfig(config=config, path=p.resolve(), lines=lines)
     _check_unique(loaded, p)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +28,7 @@ import pandas as pd
 
 from envwatch import geo
 from envwatch.config import LoadedConfig, Source
-from envwatch.errors import EnvwatchError, FetchError, ParseError, UsageError
+from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
 from envwatch.sources import cnemc_air_archive
 from envwatch.sources.base import Reading, Reject
 from envwatch.store import AIR_POLLUTANTS, PARAMETERS, SITE_COLUMNS, Store, utcnow
@@ -121,7 +123,9 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     cfg = loaded.config
     digest = hashlib.sha256(
         json.dumps(
-            [cfg.region.model_dump(), [s.model_dump() for s in cfg.sites]], ensure_ascii=False, sort_keys=True
+            [cfg.region.model_dump(), [s.model_dump() for s in cfg.sites]],
+            ensure_ascii=False,
+            sort_keys=True,
         ).encode()
     ).hexdigest()
     if store.get_meta("config_sites_sha256") == digest:
@@ -136,10 +140,15 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
         row.update(site_id=s.id, lon=lon, lat=lat, crs_source=s.crs, origin="config")
         row["district_source"] = "config" if s.district else None
         rows.append(row)
-    located = [r for r in rows if r["lon"] is not None and (r.get("city") in (None, cfg.region.city))]
+    located = [
+        r for r in rows if r["lon"] is not None and (r.get("city") in (None, cfg.region.city))
+    ]
     if located:
         found = geo.assign_districts(
-            [r["lon"] for r in located], [r["lat"] for r in located], cfg.region.province, cfg.region.city
+            [r["lon"] for r in located],
+            [r["lat"] for r in located],
+            cfg.region.province,
+            cfg.region.city,
         )
         for r, d in zip(located, found, strict=True):
             if r["district"] is None and d is not None:
@@ -190,12 +199,36 @@ def ingest(
             if dry_run:
                 try:
                     with store.transaction():
-                        _run(loaded, store, source, result, files, url, since, until, all_sites, add_sites, today)
+                        _run(
+                            loaded,
+                            store,
+                            source,
+                            result,
+                            files,
+                            url,
+                            since,
+                            until,
+                            all_sites,
+                            add_sites,
+                            today,
+                        )
                         raise _DryRunRollback
                 except _DryRunRollback:
                     pass
             else:
-                _run(loaded, store, source, result, files, url, since, until, all_sites, add_sites, today)
+                _run(
+                    loaded,
+                    store,
+                    source,
+                    result,
+                    files,
+                    url,
+                    since,
+                    until,
+                    all_sites,
+                    add_sites,
+                    today,
+                )
     finally:
         store.close()
     return result
@@ -215,12 +248,16 @@ def _run(
     today: date | None,
 ) -> None:
     if source.kind != "cnemc-air-archive":
-        raise UsageError(f"source kind '{source.kind}' cannot be ingested by this version of envwatch yet")
+        raise UsageError(
+            f"source kind '{source.kind}' cannot be ingested by this version of envwatch yet"
+        )
     window = _window(loaded, store, source, since, until, today)
     run_id = store.start_run(
         source.name,
         source.kind,
-        (_midnight(window[0], loaded.tz), _midnight(window[1] + timedelta(days=1), loaded.tz)) if window else (None, None),
+        (_midnight(window[0], loaded.tz), _midnight(window[1] + timedelta(days=1), loaded.tz))
+        if window
+        else (None, None),
         dry_run=result.dry_run,
     )
     result.run_id = run_id
@@ -229,14 +266,18 @@ def _run(
         registry = store.site_ids()
         station_list = _station_list(loaded, source) if all_sites else None
         for payload in payloads:
-            _ingest_payload(loaded, store, source, run_id, payload, registry, all_sites, station_list, result)
+            _ingest_payload(
+                loaded, store, source, run_id, payload, registry, all_sites, station_list, result
+            )
     except EnvwatchError as e:
         result.problems.append(str(e))
         result.status = "failed"
         store.finish_run(run_id, "failed", error=str(e)[:2000], **_counts(result))
         return
     except BaseException as e:
-        store.finish_run(run_id, "failed", error=f"interrupted: {type(e).__name__}", **_counts(result))
+        store.finish_run(
+            run_id, "failed", error=f"interrupted: {type(e).__name__}", **_counts(result)
+        )
         raise
     if result.payloads == 0:
         result.status = "failed"
@@ -328,13 +369,10 @@ def _archive_payloads(
     if template:
         from envwatch.http import HttpClient, policy_from_config
 
-        policy = policy_from_config(
-            {k: v for k, v in {"rate_limit": source.rate_limit, "timeout": source.timeout}.items() if v}
-        )
-        policy.verify_tls = source.verify_tls
-        with HttpClient(policy) as client:
+        with HttpClient(policy_from_config(source.http), secrets=source_secrets(source)) as client:
             for day in days:
-                target = template.format(date=day)
+                # Secrets stay {NAME} placeholders here; the client fills them in and redacts.
+                target = fill_date(template, day)
                 yield Payload(target, lambda target=target: client.get(target))  # type: ignore[misc]
         return
     folder = loaded.resolve(source.folder)
@@ -344,11 +382,34 @@ def _archive_payloads(
         yield Payload(p.name, lambda p=p: _read_file(p))  # type: ignore[misc]
 
 
+def source_secrets(source: Source) -> dict[str, str]:
+    """The source's secrets from the environment variables named in its config."""
+    out = {}
+    for name in source.secrets:
+        value = os.environ.get(name)
+        if not value:
+            raise ConfigError(
+                f"source '{source.name}' needs the environment variable {name} (a key or token); "
+                "set it in the environment of the cron job or service, never in stations.yaml"
+            )
+        out[name] = value
+    return out
+
+
+def fill_date(template: str, day: date) -> str:
+    """Replace ``{date:%Y%m%d}`` (any strftime format; ``{date}`` is ISO) in a URL template."""
+    return re.sub(
+        r"\{date(?::([^}]*))?\}", lambda m: day.strftime(m.group(1) or "%Y-%m-%d"), template
+    )
+
+
 def _read_file(p: Path) -> bytes:
     try:
         return p.read_bytes()
     except FileNotFoundError:
-        raise FetchError(f"{p}: no file for this day yet; the next run tries again", retryable=True) from None
+        raise FetchError(
+            f"{p}: no file for this day yet; the next run tries again", retryable=True
+        ) from None
 
 
 def _station_list(loaded: LoadedConfig, source: Source) -> pd.DataFrame | None:
@@ -358,7 +419,9 @@ def _station_list(loaded: LoadedConfig, source: Source) -> pd.DataFrame | None:
     try:
         return cnemc_air_archive.read_station_list(p.read_bytes(), name=str(p))
     except OSError as e:
-        raise UsageError(f"{p}: cannot read the station list ({e}); fix station_list in the config") from None
+        raise UsageError(
+            f"{p}: cannot read the station list ({e}); fix station_list in the config"
+        ) from None
 
 
 def _ingest_payload(
@@ -379,7 +442,9 @@ def _ingest_payload(
     except FetchError as e:
         result.failed_payloads += 1
         result.problems.append(str(e))
-        store.record_payload(run_id, payload.name, None, source.name, fetched_at, "failed", error=str(e))
+        store.record_payload(
+            run_id, payload.name, None, source.name, fetched_at, "failed", error=str(e)
+        )
         return
     sha = store.archive(data)
     try:
@@ -387,7 +452,9 @@ def _ingest_payload(
     except ParseError as e:
         result.failed_payloads += 1
         result.problems.append(str(e))
-        store.record_payload(run_id, payload.name, sha, source.name, fetched_at, "failed", error=str(e))
+        store.record_payload(
+            run_id, payload.name, sha, source.name, fetched_at, "failed", error=str(e)
+        )
         return
     obs, rejects = normalise(reading)
     result.fetched += len(reading.observations)
@@ -420,7 +487,11 @@ def _ingest_payload(
     result.rejected += len(rejects)
     if rejects:
         first = rejects[0]
-        more = f" (and {len(rejects) - 1} more: `envwatch query \"select * from rejects where run_id = {run_id}\"`)" if len(rejects) > 1 else ""
+        more = (
+            f' (and {len(rejects) - 1} more: `envwatch query "select * from rejects where run_id = {run_id}"`)'
+            if len(rejects) > 1
+            else ""
+        )
         result.problems.append(f"{payload.name}: {first.location}: {first.reason}{more}")
     if not obs.empty:
         lo = datetime.fromtimestamp(int(obs["period_end"].min()), tz=UTC)
@@ -437,17 +508,25 @@ def normalise(reading: Reading) -> tuple[pd.DataFrame, list[Reject]]:
     unknown = canon.isna()
     if unknown.any():
         for p in obs.loc[unknown, "parameter"].unique():
-            rejects.append(Reject("payload", f"unknown parameter '{p}'; its values were not stored", parameter=str(p)))
+            rejects.append(
+                Reject(
+                    "payload",
+                    f"unknown parameter '{p}'; its values were not stored",
+                    parameter=str(p),
+                )
+            )
         obs = obs.loc[~unknown]
         canon = canon.loc[~unknown]
     value = obs["value"].to_numpy(dtype="float64", copy=True)
     differs = (obs["unit"] != canon).to_numpy()
     if differs.any():
         for (u_from, u_to), g in obs.loc[differs].groupby([obs["unit"][differs], canon[differs]]):
-            factor = UNIT_FACTORS.get((u_from, u_to))
+            factor = UNIT_FACTORS.get((str(u_from), str(u_to)))
             idx = obs.index.get_indexer(g.index)
             if factor is None:
-                rejects.append(Reject("payload", f"unit '{u_from}' cannot be converted to '{u_to}'"))
+                rejects.append(
+                    Reject("payload", f"unit '{u_from}' cannot be converted to '{u_to}'")
+                )
                 value[idx] = np.nan
             else:
                 value[idx] = value[idx] * factor
@@ -464,7 +543,12 @@ def normalise(reading: Reading) -> tuple[pd.DataFrame, list[Reject]]:
     out = out.loc[~(np.isnan(value) & (out["flag"] == "")).to_numpy()]
     dup = out.duplicated(["site_id", "parameter", "averaging", "period_end"], keep="last")
     if dup.any():
-        rejects.append(Reject("payload", f"{int(dup.sum())} values given twice for the same site, time and parameter; the last was kept"))
+        rejects.append(
+            Reject(
+                "payload",
+                f"{int(dup.sum())} values given twice for the same site, time and parameter; the last was kept",
+            )
+        )
         out = out.loc[~dup]
     return out.reset_index(drop=True), rejects
 
@@ -497,7 +581,9 @@ def derive_air(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str
     """Recompute the hourly air results for the site-hours whose 1-h values were written."""
     if written.empty:
         return 0
-    mask = (written["averaging"] == "1h") & written["parameter"].isin([*AIR_POLLUTANTS, "aqi_published"])
+    mask = (written["averaging"] == "1h") & written["parameter"].isin(
+        [*AIR_POLLUTANTS, "aqi_published"]
+    )
     keys = written.loc[mask, ["site_id", "period_end"]]
     return store.derive_air_hours(keys, state, lambda wide: compute_air_hours(wide, tz))
 

@@ -18,7 +18,18 @@ import pandas as pd
 from envwatch.errors import QueryError
 from envwatch.store import Store
 
-_WRITE_WORDS = ("insert", "update", "delete", "drop", "create", "alter", "replace", "attach", "vacuum", "pragma")
+_WRITE_WORDS = (
+    "insert",
+    "update",
+    "delete",
+    "drop",
+    "create",
+    "alter",
+    "replace",
+    "attach",
+    "vacuum",
+    "pragma",
+)
 
 
 def run_query(db: str | Path, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -31,7 +42,13 @@ def run_query(db: str | Path, sql: str, params: dict[str, Any] | None = None) ->
     except sqlite3.OperationalError as e:
         text = str(e)
         first = sql.strip().split(None, 1)[0].lower() if sql.strip() else ""
-        if "readonly" in text or "read-only" in text or "query_only" in text or first in _WRITE_WORDS and "attempt to write" in text:
+        if (
+            "readonly" in text
+            or "read-only" in text
+            or "query_only" in text
+            or first in _WRITE_WORDS
+            and "attempt to write" in text
+        ):
             raise QueryError(
                 "envwatch query is read-only: this statement would change the store and was "
                 "refused; nothing was changed (data gets in with `envwatch ingest`)"

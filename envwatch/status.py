@@ -11,7 +11,9 @@ from envwatch.config import LoadedConfig
 from envwatch.store import Store
 
 
-def source_status(loaded: LoadedConfig, db: str | Path | None = None, now: datetime | None = None) -> pd.DataFrame:
+def source_status(
+    loaded: LoadedConfig, db: str | Path | None = None, now: datetime | None = None
+) -> pd.DataFrame:
     """One row per configured source: last run, status, counts, newest data (local, hour-ending).
 
     ``age_hours`` is how old the newest stored data is, in hours, against `now`.

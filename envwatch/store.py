@@ -280,7 +280,9 @@ class Store:
             p.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(p), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"{p}: cannot open the store ({e}); check the path and its permissions") from None
+            raise StoreError(
+                f"{p}: cannot open the store ({e}); check the path and its permissions"
+            ) from None
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -501,7 +503,17 @@ class Store:
                 "ON CONFLICT(run_id, name) DO UPDATE SET sha256=excluded.sha256, "
                 "status=excluded.status, values_read=excluded.values_read, "
                 "rejected=excluded.rejected, error=excluded.error",
-                (run_id, name, sha256, source, iso(fetched_at), status, values_read, rejected, error),
+                (
+                    run_id,
+                    name,
+                    sha256,
+                    source,
+                    iso(fetched_at),
+                    status,
+                    values_read,
+                    rejected,
+                    error,
+                ),
             )
 
     # -- run ledger ----------------------------------------------------------------------------
@@ -565,7 +577,9 @@ class Store:
             )
         return cur.rowcount
 
-    def add_rejects(self, run_id: int, source: str, payload: str, rejects: Sequence[Reject]) -> None:
+    def add_rejects(
+        self, run_id: int, source: str, payload: str, rejects: Sequence[Reject]
+    ) -> None:
         if not rejects:
             return
         with self.transaction():
@@ -573,7 +587,17 @@ class Store:
                 "INSERT INTO rejects (run_id, source, payload, location, site_id, parameter, "
                 "period_end, raw, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, source, payload, r.location, r.site_id, r.parameter, r.period_end, r.raw, r.reason)
+                    (
+                        run_id,
+                        source,
+                        payload,
+                        r.location,
+                        r.site_id,
+                        r.parameter,
+                        r.period_end,
+                        r.raw,
+                        r.reason,
+                    )
                     for r in rejects
                 ],
             )
@@ -696,9 +720,8 @@ class Store:
     ) -> pd.DataFrame:
         """Stored observations, filtered; period_end as Unix seconds (UTC), start < t <= end."""
         where, params = _filters(sites, parameters, start, end, averaging)
-        sql = (
-            "SELECT site_id, parameter, averaging, period_end, value, flag FROM observations"
-            + (" WHERE " + " AND ".join(where) if where else "")
+        sql = "SELECT site_id, parameter, averaging, period_end, value, flag FROM observations" + (
+            " WHERE " + " AND ".join(where) if where else ""
         )
         return pd.read_sql_query(sql, self.conn, params=params)
 
@@ -732,10 +755,14 @@ class Store:
             lack_params = sorted({p for _, p in lacking})
             extra = self.observations(lack_sites, lack_params, lo - 1, hi, averaging="1h")
             pairs = set(lacking)
-            mask = [(s, p) in pairs for s, p in zip(extra["site_id"], extra["parameter"], strict=True)]
+            mask = [
+                (s, p) in pairs for s, p in zip(extra["site_id"], extra["parameter"], strict=True)
+            ]
             parts.append(extra.loc[mask, ["site_id", "parameter", "period_end", "value"]])
         long = pd.concat(parts, ignore_index=True)
-        long = long.merge(keys[["site_id", "period_end"]], on=["site_id", "period_end"], how="inner")
+        long = long.merge(
+            keys[["site_id", "period_end"]], on=["site_id", "period_end"], how="inner"
+        )
         if long.empty:
             return 0
         wide = long.pivot_table(

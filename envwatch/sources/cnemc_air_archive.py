@@ -58,11 +58,13 @@ def _decode(payload: bytes, name: str) -> str:
         text = payload.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ParseError(
-            f"{name}: not UTF-8 text (byte {e.start} is {payload[e.start:e.start + 1]!r}); "
+            f"{name}: not UTF-8 text (byte {e.start} is {payload[e.start : e.start + 1]!r}); "
             "this is not a CNEMC china_sites CSV: check what was downloaded"
         ) from None
     if "\x00" in text[:4096]:
-        raise ParseError(f"{name}: binary data, not a CNEMC china_sites CSV; check what was downloaded")
+        raise ParseError(
+            f"{name}: binary data, not a CNEMC china_sites CSV; check what was downloaded"
+        )
     head = text.lstrip()[:512].lower()
     if head.startswith("<") or "<html" in head or "<!doctype" in head:
         raise ParseError(
@@ -103,10 +105,16 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
     for i, c in enumerate(codes):
         if not _STATION.match(c):
             keep_col[i] = False
-            rejects.append(Reject("header", f"column '{c}' is not a station code; its values were skipped", raw=c))
+            rejects.append(
+                Reject(
+                    "header", f"column '{c}' is not a station code; its values were skipped", raw=c
+                )
+            )
         elif c in seen:
             keep_col[i] = False
-            rejects.append(Reject("header", f"station {c} has two columns; the second was skipped", site_id=c))
+            rejects.append(
+                Reject("header", f"station {c} has two columns; the second was skipped", site_id=c)
+            )
         seen.add(c)
 
     width = len(header)
@@ -129,11 +137,19 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
             continue
         d, h, t = fields[0].strip(), fields[1].strip(), fields[2].strip()
         if t not in TYPES:
-            rejects.append(Reject(f"line {no}", f"unknown type '{t}'; expected one of {', '.join(TYPES)}", raw=t))
+            rejects.append(
+                Reject(
+                    f"line {no}", f"unknown type '{t}'; expected one of {', '.join(TYPES)}", raw=t
+                )
+            )
             continue
         if not (re.fullmatch(r"\d{8}", d) and h.isdigit() and 0 <= int(h) <= 23):
             rejects.append(
-                Reject(f"line {no}", f"date '{d}' or hour '{h}' is not YYYYMMDD and 0-23", raw=f"{d},{h}")
+                Reject(
+                    f"line {no}",
+                    f"date '{d}' or hour '{h}' is not YYYYMMDD and 0-23",
+                    raw=f"{d},{h}",
+                )
             )
             continue
         key = (d, h, t)
@@ -152,7 +168,9 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
 
     if not good_rows:
         if rejects:
-            raise ParseError(f"{name}: no usable line; first problem: {rejects[0].location}: {rejects[0].reason}")
+            raise ParseError(
+                f"{name}: no usable line; first problem: {rejects[0].location}: {rejects[0].reason}"
+            )
         raise ParseError(f"{name}: a header but no data lines; the file may be truncated")
 
     arr = np.array(good_rows, dtype=object)
@@ -193,8 +211,8 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
                 )
             )
 
-    idx = np.flatnonzero(ok)
-    r_idx, s_idx = np.divmod(idx, n_st)
+    keep = np.flatnonzero(ok)
+    r_idx, s_idx = np.divmod(keep, n_st)
     param = np.array([TYPES[t][0] for t in row_types], dtype=object)
     avg = np.array([TYPES[t][1] for t in row_types], dtype=object)
     unit = np.array([TYPES[t][2] for t in row_types], dtype=object)
@@ -204,7 +222,7 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
             "parameter": param[r_idx],
             "averaging": avg[r_idx],
             "period_end": ends[r_idx],
-            "value": nums[idx],
+            "value": nums[keep],
             "unit": unit[r_idx],
             "flag": "",
         },
@@ -228,7 +246,13 @@ def read_station_list(payload: bytes, *, name: str = "<station list>") -> pd.Dat
     else:  # pragma: no cover - gb18030 decodes any byte string
         raise ParseError(f"{name}: not UTF-8 or GBK text")
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    cols = {"监测点编码": "site_id", "监测点名称": "name", "城市": "city", "经度": "lon", "纬度": "lat"}
+    cols = {
+        "监测点编码": "site_id",
+        "监测点名称": "name",
+        "城市": "city",
+        "经度": "lon",
+        "纬度": "lat",
+    }
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ParseError(
