@@ -26,12 +26,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from envwatch import geo
+from envwatch import air, geo
 from envwatch.config import LoadedConfig, Source
 from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
 from envwatch.sources import cnemc_air_archive
 from envwatch.sources.base import Reading, Reject
-from envwatch.store import AIR_POLLUTANTS, PARAMETERS, SITE_COLUMNS, Store, utcnow
+from envwatch.store import PARAMETERS, SITE_COLUMNS, Store, utcnow
 
 log = logging.getLogger("envwatch.ingest")
 
@@ -57,6 +57,8 @@ class RunResult:
     unchanged: int = 0
     rejected: int = 0
     skipped_unregistered: int = 0
+    derived_hours: int = 0
+    derived_days: int = 0
     unregistered_sites: set[str] = field(default_factory=set)
     data_from: datetime | None = None
     data_to: datetime | None = None
@@ -470,7 +472,7 @@ def _ingest_payload(
     with store.transaction():
         upsert = store.upsert_observations(obs, run_id)
         store.add_rejects(run_id, source.name, payload.name, rejects)
-        derive_air(store, upsert.written, upsert.state, loaded.config.timezone)
+        hours, days = air.derive(store, upsert.written, upsert.state, loaded.config.timezone)
         store.record_payload(
             run_id,
             payload.name,
@@ -481,6 +483,8 @@ def _ingest_payload(
             values_read=len(reading.observations),
             rejected=len(rejects),
         )
+    result.derived_hours += hours
+    result.derived_days += days
     result.new += upsert.counts.new
     result.revised += upsert.counts.revised
     result.unchanged += upsert.counts.unchanged
@@ -575,38 +579,3 @@ def _add_sites(
         for r in new.astype(object).where(new.notna(), None).to_dict(orient="records")
     ]
     store.upsert_sites(rows)
-
-
-def derive_air(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) -> int:
-    """Recompute the hourly air results for the site-hours whose 1-h values were written."""
-    if written.empty:
-        return 0
-    mask = (written["averaging"] == "1h") & written["parameter"].isin(
-        [*AIR_POLLUTANTS, "aqi_published"]
-    )
-    keys = written.loc[mask, ["site_id", "period_end"]]
-    return store.derive_air_hours(keys, state, lambda wide: compute_air_hours(wide, tz))
-
-
-def local_hour_ending(period_end: pd.Series, tz: str) -> pd.Series:
-    """Unix seconds (UTC) -> tz-naive local hour-ending timestamps (24:00 is next day 00:00)."""
-    return pd.to_datetime(period_end, unit="s", utc=True).dt.tz_convert(tz).dt.tz_localize(None)
-
-
-def compute_air_hours(wide: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """Hourly AQI (HJ 633) for site-hours: adds rules, aqi, category, primary_pollutant.
-
-    The rule set follows the date of the hour's natural day (the hour ending 00:00 belongs to
-    the day before).
-    """
-    from envwatch.standards import aqi
-
-    local_dates = (local_hour_ending(wide["period_end"], tz) - pd.Timedelta(seconds=1)).dt.date
-    rules = aqi.ruleset_for(local_dates.to_numpy())
-    res = aqi.hourly_aqi(wide[list(AIR_POLLUTANTS)], rules)
-    out = wide.copy()
-    out["rules"] = rules
-    out["aqi"] = res["aqi"].to_numpy()
-    out["category"] = res["category"].to_numpy()
-    out["primary_pollutant"] = res["primary_pollutant"].to_numpy()
-    return out

@@ -222,7 +222,44 @@ CREATE TABLE meta (
 ) STRICT;
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+_SCHEMA_V2 = """
+CREATE TABLE air_day (
+    site_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rules TEXT NOT NULL,
+    pm25 REAL,
+    pm10 REAL,
+    so2 REAL,
+    no2 REAL,
+    co REAL,
+    o3_1h_max REAL,
+    o3_8h_max REAL,
+    n_pm25 INTEGER,
+    n_pm10 INTEGER,
+    n_so2 INTEGER,
+    n_no2 INTEGER,
+    n_co INTEGER,
+    n_o3 INTEGER,
+    n_o3_8h INTEGER,
+    iaqi_pm25 INTEGER,
+    iaqi_pm10 INTEGER,
+    iaqi_so2 INTEGER,
+    iaqi_no2 INTEGER,
+    iaqi_co INTEGER,
+    iaqi_o3_1h INTEGER,
+    iaqi_o3_8h INTEGER,
+    aqi INTEGER,
+    category TEXT,
+    primary_pollutant TEXT,
+    exceeding TEXT,
+    valid INTEGER NOT NULL,
+    PRIMARY KEY (site_id, date)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX air_day_date ON air_day (date)
+"""
+
+# Each entry brings a store from version i to i + 1; never edit one that has shipped.
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -364,6 +401,13 @@ class Store:
                        h.pm25, h.pm10, h.so2, h.no2, h.co, h.o3, h.aqi, h.category,
                        h.primary_pollutant, h.rules, h.aqi_published, h.period_end
                 FROM air_hour h LEFT JOIN sites s ON s.site_id = h.site_id""",
+            "air_daily": """
+                SELECT d.site_id, s.name AS site_name, s.district, d.date, d.rules,
+                       round(d.pm25, 1) AS pm25, round(d.pm10, 1) AS pm10,
+                       round(d.so2, 1) AS so2, round(d.no2, 1) AS no2, round(d.co, 2) AS co,
+                       d.o3_1h_max, round(d.o3_8h_max, 1) AS o3_8h_max, d.aqi, d.category,
+                       d.primary_pollutant, d.valid, d.exceeding, s.background
+                FROM air_day d LEFT JOIN sites s ON s.site_id = d.site_id""",
         }
         for name, sql in views.items():
             self.conn.execute(f"DROP VIEW IF EXISTS {name}")
@@ -725,7 +769,35 @@ class Store:
         )
         return pd.read_sql_query(sql, self.conn, params=params)
 
-    # -- derived: hourly air -------------------------------------------------------------------
+    # -- derived tables ------------------------------------------------------------------------
+
+    def replace_rows(self, table: str, df: pd.DataFrame, cols: Sequence[str]) -> None:
+        """INSERT OR REPLACE the rows of `df` (columns `cols`) into a derived table."""
+        if df.empty:
+            return
+        with self.transaction():
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})",
+                rows_of(df, cols),
+            )
+
+    def air_hours(
+        self,
+        sites: Sequence[str] | None,
+        start: int | None,
+        end: int | None,
+        *,
+        all_columns: bool = False,
+    ) -> pd.DataFrame:
+        """Rows of ``air_hour`` (start < period_end <= end, Unix seconds UTC)."""
+        cols = "*" if all_columns else "site_id, period_end, pm25, pm10, so2, no2, co, o3"
+        where, params = _filters(sites, None, start, end, None)
+        sql = f"SELECT {cols} FROM air_hour" + (" WHERE " + " AND ".join(where) if where else "")
+        df = pd.read_sql_query(sql + " ORDER BY site_id, period_end", self.conn, params=params)
+        for c in AIR_POLLUTANTS:
+            df[c] = df[c].astype("float64")
+        return df
 
     def derive_air_hours(
         self,
@@ -785,7 +857,7 @@ class Store:
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO air_hour ({', '.join(cols)}) "
                 f"VALUES ({', '.join('?' * len(cols))})",
-                _rows(result, cols),
+                rows_of(result, cols),
             )
         return len(result)
 
@@ -807,14 +879,14 @@ def _nullable(s: pd.Series) -> list[Any]:
     return [None if v != v else v for v in s.tolist()]
 
 
-def _rows(df: pd.DataFrame, cols: Sequence[str]) -> list[tuple[Any, ...]]:
-    out = []
+def rows_of(df: pd.DataFrame, cols: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of `df` as tuples for executemany, with NaN and <NA> as NULL."""
     columns = []
     for c in cols:
-        values = df[c].astype(object).where(df[c].notna(), None).tolist()
+        col = df[c]
+        values = col.astype(object).where(col.notna(), None).tolist()
         columns.append(values)
-    out = list(zip(*columns, strict=True))
-    return out
+    return list(zip(*columns, strict=True))
 
 
 def _filters(

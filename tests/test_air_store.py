@@ -1,0 +1,183 @@
+"""Hourly AQI and HJ 663 station days in the store, checked against the feed's own published
+values, recomputed for exactly what an ingest touched."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import Result
+
+from conftest import AIR_DAY1, AIR_DAY2, ROOT
+from envwatch import air
+from envwatch.config import load_config
+from envwatch.pipeline import ingest
+from envwatch.store import MIGRATIONS, Store
+
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both sample days, every national station."""
+    from conftest import write_config
+
+    folder = tmp_path_factory.mktemp("national")
+    cfg = load_config(write_config(folder))
+    result = ingest(cfg, "cnemc-air-archive", files=[AIR_DAY1, AIR_DAY2], all_sites=True)
+    assert result.status == "ok"
+    return folder / "envwatch.db"
+
+
+def _published(path: Path, typ: str, hour: str) -> pd.Series:
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row = df[(df["type"] == typ) & (df["hour"] == hour)].iloc[0, 3:]
+    return pd.to_numeric(row.replace("", np.nan))
+
+
+def test_every_stored_hour_matches_the_published_aqi(national: Path) -> None:
+    with sqlite3.connect(national) as c:
+        rows = c.execute(
+            "select count(*), sum(aqi = cast(aqi_published as integer)) from air_hourly "
+            "where aqi_published is not null"
+        ).fetchone()
+    assert rows[0] == 65_836  # every published hourly AQI of the two sample days
+    assert rows[1] == rows[0]
+
+
+def test_feed_without_aqi_rows_gives_the_same_aqi(national: Path, tmp_path: Path) -> None:
+    from conftest import write_config
+
+    stripped = tmp_path / "in"
+    stripped.mkdir()
+    for src in (AIR_DAY1, AIR_DAY2):
+        lines = src.read_text().splitlines()
+        keep = [ln for ln in lines if ln.split(",")[2] != "AQI"]
+        (stripped / src.name).write_text("\n".join(keep) + "\n")
+    cfg = load_config(write_config(tmp_path))
+    ingest(cfg, "cnemc-air-archive", files=[stripped], all_sites=True)
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        c.execute("attach ? as full", (str(national),))
+        diff = c.execute(
+            "select count(*), sum(a.aqi is b.aqi and a.primary_pollutant is b.primary_pollutant) "
+            "from air_hour a join full.air_hour b using (site_id, period_end)"
+        ).fetchone()
+        assert c.execute("select count(*) from air_hour where aqi_published is not null").fetchone() == (0,)
+    assert diff[0] > 65_836 and diff[1] == diff[0]
+
+
+def test_daily_means_equal_the_feeds_24h_values_at_midnight(national: Path) -> None:
+    """The feed's PM2.5_24h (etc.) at 24:00 is the mean of the natural day's 24 hours."""
+    with sqlite3.connect(national) as c:
+        days = pd.read_sql_query(
+            "select site_id, pm25, pm10, so2, no2, co, o3_1h_max, n_pm25, n_pm10, n_so2, n_no2, "
+            "n_co, n_o3 from air_day where date = '2019-01-01'",
+            c,
+        ).set_index("site_id")
+    checked = 0
+    for typ, col, ndigits in (
+        ("PM2.5_24h", "pm25", 0),
+        ("PM10_24h", "pm10", 0),
+        ("SO2_24h", "so2", 0),
+        ("NO2_24h", "no2", 0),
+        ("CO_24h", "co", 1),
+    ):
+        published = _published(AIR_DAY2, typ, "0")  # hour 0 of Jan 2 = 24:00 of Jan 1
+        count_col = f"n_{col}"
+        full = days[days[count_col] == 24]
+        both = full.join(published.rename("published"), how="inner").dropna(subset=["published"])
+        assert len(both) > 300, typ
+        diff = (both[col] - both["published"]).abs()
+        tolerance = 0.5 * 10**-ndigits + 1e-9
+        assert (diff <= tolerance).mean() > 0.99, (typ, both[diff > tolerance].head())
+        checked += len(both)
+    # O3_24h is the maximum of the last 24 hourly values: the day's maximum 1-h O3
+    o3max = _published(AIR_DAY2, "O3_24h", "0")
+    full = days[days["n_o3"] == 24].join(o3max.rename("published"), how="inner").dropna()
+    assert len(full) > 500 and (full["o3_1h_max"] == full["published"]).mean() > 0.99
+    assert checked > 3000
+
+
+def test_revision_recomputes_exactly_one_hour_and_one_day(
+    envwatch: Callable[..., Result], tmp_path: Path, config_path: Path
+) -> None:
+    cfg = load_config(config_path)
+    first = ingest(cfg, "cnemc-air-archive", files=[AIR_DAY1, AIR_DAY2])
+    assert first.derived_days > 0
+    again = ingest(cfg, "cnemc-air-archive", files=[AIR_DAY1, AIR_DAY2])
+    assert (again.derived_hours, again.derived_days) == (0, 0)
+    lines = AIR_DAY1.read_text().splitlines()
+    col = lines[0].split(",").index("1236A")
+    for i, line in enumerate(lines):
+        f = line.split(",")
+        if f[1] == "10" and f[2] == "PM2.5":
+            f[col] = str(int(f[col]) + 240)
+            lines[i] = ",".join(f)
+    changed = tmp_path / AIR_DAY1.name
+    changed.write_text("\n".join(lines) + "\n")
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        before = c.execute("select pm25, aqi from air_day where site_id='1236A' and date='2019-01-01'").fetchone()
+    result = ingest(cfg, "cnemc-air-archive", files=[changed])
+    assert (result.revised, result.derived_hours, result.derived_days) == (1, 1, 1)
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        after = c.execute("select pm25, aqi from air_day where site_id='1236A' and date='2019-01-01'").fetchone()
+        hour = c.execute(
+            "select pm25, aqi, primary_pollutant from air_hourly where site_id='1236A' and time_local='2019-01-01 10:00'"
+        ).fetchone()
+    assert after[0] == pytest.approx(before[0] + 10)  # +240 over 24 hours
+    assert hour[0] > 240 and hour[1] > 200 and hour[2] == "PM2.5"
+
+
+def test_views_have_the_documented_columns(national: Path) -> None:
+    with sqlite3.connect(national) as c:
+        hourly = [r[1] for r in c.execute("pragma table_info(air_hourly)")]
+        daily = [r[1] for r in c.execute("pragma table_info(air_daily)")]
+        runs = [r[1] for r in c.execute("pragma table_info(runs)")]
+    for col in ("site_id site_name district time_local pm25 pm10 so2 no2 co o3 aqi category primary_pollutant").split():
+        assert col in hourly
+    for col in (
+        "site_id site_name district date rules pm25 pm10 so2 no2 co o3_1h_max o3_8h_max aqi "
+        "category primary_pollutant valid"
+    ).split():
+        assert col in daily
+    for col in "id source started_at finished_at status fetched new revised unchanged rejected error".split():
+        assert col in runs
+
+
+def test_python_api_returns_dataframes(national: Path) -> None:
+    store = Store.readonly(national)
+    try:
+        days = air.daily(store, ["1236A"], "2019-01-01", "2019-01-02")
+        assert list(days["date"].dt.strftime("%Y-%m-%d")) == ["2019-01-01", "2019-01-02"]
+        assert days["valid"].dtype == bool and days["district"].iloc[0] == "镇海区"
+        districts = ["海曙区", "江北区", "北仑区", "镇海区", "鄞州区", "奉化区", "余姚市", "慈溪市", "宁海县", "象山县"]
+        summary = air.district_summary(store, "2019-01-01", "2019-01-02", districts, city="宁波市")
+    finally:
+        store.close()
+    by = summary.set_index("district")
+    assert set(by.index) == set(districts)
+    # five districts have no national station; 江北区's only station reporting in 2019 is a
+    # background station (1237A; 3710A opened later): all six are named as having no data
+    assert set(by.index[by["no_data"]]) == {"奉化区", "余姚市", "慈溪市", "宁海县", "象山县", "江北区"}
+    assert by.loc["镇海区", "rank_good_day_ratio"] >= 1
+
+
+def test_store_migrates_from_version_1(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(MIGRATIONS[0] + ";\nPRAGMA user_version = 1;")
+    conn.execute(
+        "insert into observations values ('1236A', 'pm25', '1h', 1546272000, 57.0, '', 1)"
+    )
+    conn.commit()
+    conn.close()
+    store = Store.open(db)
+    try:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.conn.execute("select value from observations").fetchone() == (57.0,)
+        assert store.conn.execute("select count(*) from air_daily").fetchone() == (0,)
+    finally:
+        store.close()
+    assert ROOT.exists()
