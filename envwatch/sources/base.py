@@ -9,7 +9,8 @@ Canonical observation columns (`OBSERVATION_COLUMNS`):
                           the codes of standards/WATER.md (water): ph do codmn nh3n tp tn ...
     averaging   str       ``1h``, ``24h``, ``8h`` ... for air; ``sample`` for water samples
     period_end  datetime64[ns, UTC]  end of the averaging period (hour-ending labels, as CNEMC)
-    value       float64   in the unit of the `unit` column; never NaN (missing is no row)
+    value       float64   in the unit of the `unit` column; missing is no row, except that
+                          a value withheld after QC is NaN with flag ``qc_withheld``
     unit        str       ``ug/m3``, ``mg/m3``, ``mg/L``, ``1``, ...
     flag        str       '' for a plain value; e.g. ``below_detection``, ``qc_withheld``
 
