@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from envwatch.standards import aqi, air_stats
+from envwatch.standards import air_stats, aqi
 from envwatch.store import AIR_POLLUTANTS, Store
 
 HOUR_PARAMETERS = (*AIR_POLLUTANTS, "aqi_published")
@@ -94,7 +94,10 @@ def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) ->
         return 0, 0
     hours = store.derive_air_hours(keys, state, lambda wide: compute_hours(wide, tz))
     site_days = pd.DataFrame(
-        {"site_id": keys["site_id"].to_numpy(), "date": natural_day_of(keys["period_end"], tz).to_numpy()}
+        {
+            "site_id": keys["site_id"].to_numpy(),
+            "date": natural_day_of(keys["period_end"], tz).to_numpy(),
+        }
     ).drop_duplicates()
     days = derive_days(store, site_days, tz)
     return hours, days
@@ -155,7 +158,11 @@ def daily(
         where = " AND ".join(filter(None, [where, f"site_id IN ({', '.join('?' * len(sites))})"]))
         params += list(sites)
     sql = "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)"
-    df = pd.read_sql_query(sql + (f" WHERE {where}" if where else "") + " ORDER BY site_id, date", store.conn, params=params)
+    df = pd.read_sql_query(
+        sql + (f" WHERE {where}" if where else "") + " ORDER BY site_id, date",
+        store.conn,
+        params=params,
+    )
     df["date"] = pd.to_datetime(df["date"])
     df["valid"] = df["valid"].astype(bool)
     df["background"] = df["background"].astype(bool)
@@ -163,7 +170,10 @@ def daily(
 
 
 def district_daily(
-    store: Store, start: date | str | None = None, end: date | str | None = None, city: str | None = None
+    store: Store,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    city: str | None = None,
 ) -> pd.DataFrame:
     """District days (HJ 663): mean of the district's city stations, background ones excluded,
     with the coverage rule; the AQI recomputed from the district means."""
@@ -174,7 +184,9 @@ def district_daily(
     sites = sites.assign(background=sites["background"].astype(bool))
     days = daily(store, sites["site_id"].tolist(), start, end)
     if days.empty:
-        return air_stats.district_daily(air_stats.daily_stats(pd.DataFrame(columns=["site_id", "time_local"])), sites)
+        return air_stats.district_daily(
+            air_stats.daily_stats(pd.DataFrame(columns=["site_id", "time_local"])), sites
+        )
     return air_stats.district_daily(days.drop(columns=["district", "background"]), sites)
 
 
@@ -189,13 +201,17 @@ def district_summary(
     rank among `districts`; districts with no data are listed with ``no_data``."""
     dd = district_daily(store, start, end, city)
     if dd.empty:
-        stats = pd.DataFrame(columns=["district", "good_day_ratio", "comprehensive_index", "n_valid_days"])
+        stats = pd.DataFrame(
+            columns=["district", "good_day_ratio", "comprehensive_index", "n_valid_days"]
+        )
     else:
         stats = air_stats.period_stats(dd, start, end, by="district")
     ranks = air_stats.rank_districts(stats, list(districts))
     if stats.empty:
         return ranks
-    extra = stats.drop(columns=[c for c in ("good_day_ratio", "comprehensive_index", "n_valid_days") if c in stats])
+    extra = stats.drop(
+        columns=[c for c in ("good_day_ratio", "comprehensive_index", "n_valid_days") if c in stats]
+    )
     return ranks.merge(extra, on="district", how="left")
 
 

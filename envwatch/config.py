@@ -372,7 +372,9 @@ def _explain(err: Any, loc: tuple[str | int, ...]) -> str:
     if typ == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(Config, loc)
-        return f"unknown key '{key}'{_did_you_mean(key, allowed)}; allowed here: {', '.join(allowed)}"
+        return (
+            f"unknown key '{key}'{_did_you_mean(key, allowed)}; allowed here: {', '.join(allowed)}"
+        )
     if typ == "missing":
         return f"'{loc[-1]}' is required here; add it"
     msg = str(err["msg"])

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from conftest import AIR_DAY1, AIR_DAY2, ROOT
 from envwatch import air
 from envwatch.config import load_config
 from envwatch.pipeline import ingest
 from envwatch.store import MIGRATIONS, Store
+
+from conftest import AIR_DAY1, AIR_DAY2, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,9 @@ def test_feed_without_aqi_rows_gives_the_same_aqi(national: Path, tmp_path: Path
             "select count(*), sum(a.aqi is b.aqi and a.primary_pollutant is b.primary_pollutant) "
             "from air_hour a join full.air_hour b using (site_id, period_end)"
         ).fetchone()
-        assert c.execute("select count(*) from air_hour where aqi_published is not null").fetchone() == (0,)
+        assert c.execute(
+            "select count(*) from air_hour where aqi_published is not null"
+        ).fetchone() == (0,)
     assert diff[0] > 65_836 and diff[1] == diff[0]
 
 
@@ -118,11 +121,15 @@ def test_revision_recomputes_exactly_one_hour_and_one_day(
     changed = tmp_path / AIR_DAY1.name
     changed.write_text("\n".join(lines) + "\n")
     with sqlite3.connect(tmp_path / "envwatch.db") as c:
-        before = c.execute("select pm25, aqi from air_day where site_id='1236A' and date='2019-01-01'").fetchone()
+        before = c.execute(
+            "select pm25, aqi from air_day where site_id='1236A' and date='2019-01-01'"
+        ).fetchone()
     result = ingest(cfg, "cnemc-air-archive", files=[changed])
     assert (result.revised, result.derived_hours, result.derived_days) == (1, 1, 1)
     with sqlite3.connect(tmp_path / "envwatch.db") as c:
-        after = c.execute("select pm25, aqi from air_day where site_id='1236A' and date='2019-01-01'").fetchone()
+        after = c.execute(
+            "select pm25, aqi from air_day where site_id='1236A' and date='2019-01-01'"
+        ).fetchone()
         hour = c.execute(
             "select pm25, aqi, primary_pollutant from air_hourly where site_id='1236A' and time_local='2019-01-01 10:00'"
         ).fetchone()
@@ -135,14 +142,54 @@ def test_views_have_the_documented_columns(national: Path) -> None:
         hourly = [r[1] for r in c.execute("pragma table_info(air_hourly)")]
         daily = [r[1] for r in c.execute("pragma table_info(air_daily)")]
         runs = [r[1] for r in c.execute("pragma table_info(runs)")]
-    for col in ("site_id site_name district time_local pm25 pm10 so2 no2 co o3 aqi category primary_pollutant").split():
+    for col in [
+        "site_id",
+        "site_name",
+        "district",
+        "time_local",
+        "pm25",
+        "pm10",
+        "so2",
+        "no2",
+        "co",
+        "o3",
+        "aqi",
+        "category",
+        "primary_pollutant",
+    ]:
         assert col in hourly
-    for col in (
-        "site_id site_name district date rules pm25 pm10 so2 no2 co o3_1h_max o3_8h_max aqi "
-        "category primary_pollutant valid"
-    ).split():
+    for col in [
+        "site_id",
+        "site_name",
+        "district",
+        "date",
+        "rules",
+        "pm25",
+        "pm10",
+        "so2",
+        "no2",
+        "co",
+        "o3_1h_max",
+        "o3_8h_max",
+        "aqi",
+        "category",
+        "primary_pollutant",
+        "valid",
+    ]:
         assert col in daily
-    for col in "id source started_at finished_at status fetched new revised unchanged rejected error".split():
+    for col in [
+        "id",
+        "source",
+        "started_at",
+        "finished_at",
+        "status",
+        "fetched",
+        "new",
+        "revised",
+        "unchanged",
+        "rejected",
+        "error",
+    ]:
         assert col in runs
 
 
@@ -152,7 +199,18 @@ def test_python_api_returns_dataframes(national: Path) -> None:
         days = air.daily(store, ["1236A"], "2019-01-01", "2019-01-02")
         assert list(days["date"].dt.strftime("%Y-%m-%d")) == ["2019-01-01", "2019-01-02"]
         assert days["valid"].dtype == bool and days["district"].iloc[0] == "镇海区"
-        districts = ["海曙区", "江北区", "北仑区", "镇海区", "鄞州区", "奉化区", "余姚市", "慈溪市", "宁海县", "象山县"]
+        districts = [
+            "海曙区",
+            "江北区",
+            "北仑区",
+            "镇海区",
+            "鄞州区",
+            "奉化区",
+            "余姚市",
+            "慈溪市",
+            "宁海县",
+            "象山县",
+        ]
         summary = air.district_summary(store, "2019-01-01", "2019-01-02", districts, city="宁波市")
     finally:
         store.close()
@@ -160,7 +218,14 @@ def test_python_api_returns_dataframes(national: Path) -> None:
     assert set(by.index) == set(districts)
     # five districts have no national station; 江北区's only station reporting in 2019 is a
     # background station (1237A; 3710A opened later): all six are named as having no data
-    assert set(by.index[by["no_data"]]) == {"奉化区", "余姚市", "慈溪市", "宁海县", "象山县", "江北区"}
+    assert set(by.index[by["no_data"]]) == {
+        "奉化区",
+        "余姚市",
+        "慈溪市",
+        "宁海县",
+        "象山县",
+        "江北区",
+    }
     assert by.loc["镇海区", "rank_good_day_ratio"] >= 1
 
 
@@ -168,9 +233,7 @@ def test_store_migrates_from_version_1(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db)
     conn.executescript(MIGRATIONS[0] + ";\nPRAGMA user_version = 1;")
-    conn.execute(
-        "insert into observations values ('1236A', 'pm25', '1h', 1546272000, 57.0, '', 1)"
-    )
+    conn.execute("insert into observations values ('1236A', 'pm25', '1h', 1546272000, 57.0, '', 1)")
     conn.commit()
     conn.close()
     store = Store.open(db)

@@ -15,7 +15,6 @@ from email.utils import format_datetime
 from urllib.parse import quote, quote_plus
 
 import pytest
-from faultserver import FaultServer, Reply, refused_url
 
 from envwatch.errors import ConfigError, FetchError
 from envwatch.http import (
@@ -27,6 +26,8 @@ from envwatch.http import (
     policy_from_config,
     redact,
 )
+
+from faultserver import FaultServer, Reply, refused_url
 
 
 class FakeTime:
