@@ -72,7 +72,7 @@ def compute_hours(wide: pd.DataFrame, tz: str) -> pd.DataFrame:
     primary_pollutant. The published AQI is carried along for comparison, never used.
     """
     rules = aqi.ruleset_for(natural_day_of(wide["period_end"], tz).to_numpy())
-    res = aqi.hourly_aqi(wide[list(AIR_POLLUTANTS)], rules)
+    res = aqi.hourly_aqi(wide[[*AIR_POLLUTANTS, "so2_24h"]], rules)
     out = wide.copy()
     out["rules"] = rules
     out["aqi"] = res["aqi"].to_numpy()
@@ -88,7 +88,9 @@ def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) ->
     """
     if written.empty:
         return 0, 0
-    mask = (written["averaging"] == "1h") & written["parameter"].isin(HOUR_PARAMETERS)
+    mask = (written["averaging"] == "1h") & written["parameter"].isin(HOUR_PARAMETERS) | (
+        (written["parameter"] == "so2") & (written["averaging"] == "24h")
+    )
     keys = written.loc[mask, ["site_id", "period_end"]].drop_duplicates()
     if keys.empty:
         return 0, 0

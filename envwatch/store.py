@@ -59,6 +59,14 @@ AIR_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
 
 KEY = ("site_id", "parameter", "averaging", "period_end")
 
+# What the hourly AQI is computed from: wide column -> (parameter, averaging). The running 24-h
+# SO2 mean stands in for the 1-h SO2 above 800 µg/m³ under the 2012 rules (HJ 633).
+HOUR_INPUTS: dict[str, tuple[str, str]] = {
+    **{p: (p, "1h") for p in AIR_POLLUTANTS},
+    "aqi_published": ("aqi_published", "1h"),
+    "so2_24h": ("so2", "24h"),
+}
+
 SITE_COLUMNS = (
     "site_id",
     "name",
@@ -807,40 +815,41 @@ class Store:
     ) -> int:
         """Recompute ``air_hour`` rows for the (site_id, period_end) pairs in `keys`.
 
-        `state` holds stored 1-h values known to the caller (long format); pollutants of a
-        touched site that `state` does not cover are read from the store. `compute` takes the
-        wide frame (site_id, period_end, pm25 ... o3, aqi_published) and adds rules, aqi,
-        category and primary_pollutant.
+        `state` holds stored values known to the caller (long format, as an upsert's state);
+        inputs (`HOUR_INPUTS`) of a touched site that `state` does not cover are read from the
+        store. `compute` takes the wide frame (site_id, period_end and one column per input)
+        and adds rules, aqi, category and primary_pollutant.
         """
         if keys.empty:
             return 0
         keys = keys.drop_duplicates()
-        params = [*AIR_POLLUTANTS, "aqi_published"]
-        state = state.loc[(state["averaging"] == "1h") & state["parameter"].isin(params)]
         lo, hi = int(keys["period_end"].min()), int(keys["period_end"].max())
-        touched = pd.unique(keys["site_id"])
-        have = set(zip(state["site_id"].tolist(), state["parameter"].tolist(), strict=True))
-        lacking = [(s, p) for s in touched for p in params if (s, p) not in have]
-        parts = [state[["site_id", "parameter", "period_end", "value"]]]
+        parts = [_hour_inputs(state)]
+        have = set(zip(parts[0]["site_id"].tolist(), parts[0]["column"].tolist(), strict=True))
+        lacking = {
+            (s, c) for s in pd.unique(keys["site_id"]) for c in HOUR_INPUTS if (s, c) not in have
+        }
         if lacking:
-            lack_sites = sorted({s for s, _ in lacking})
-            lack_params = sorted({p for _, p in lacking})
-            extra = self.observations(lack_sites, lack_params, lo - 1, hi, averaging="1h")
-            pairs = set(lacking)
+            extra = _hour_inputs(
+                self.observations(
+                    sorted({s for s, _ in lacking}),
+                    sorted({HOUR_INPUTS[c][0] for _, c in lacking}),
+                    lo - 1,
+                    hi,
+                )
+            )
             mask = [
-                (s, p) in pairs for s, p in zip(extra["site_id"], extra["parameter"], strict=True)
+                (s, c) in lacking
+                for s, c in zip(extra["site_id"].tolist(), extra["column"].tolist(), strict=True)
             ]
-            parts.append(extra.loc[mask, ["site_id", "parameter", "period_end", "value"]])
-        long = pd.concat(parts, ignore_index=True)
-        long = long.merge(
+            parts.append(extra.loc[mask])
+        long = pd.concat(parts, ignore_index=True).merge(
             keys[["site_id", "period_end"]], on=["site_id", "period_end"], how="inner"
         )
         if long.empty:
             return 0
-        wide = long.pivot_table(
-            index=["site_id", "period_end"], columns="parameter", values="value", aggfunc="first"
-        )
-        wide = wide.reindex(columns=params).reset_index()
+        wide = long.set_index(["site_id", "period_end", "column"])["value"].unstack("column")
+        wide = wide.reindex(columns=list(HOUR_INPUTS)).reset_index()
         wide.columns.name = None
         result = compute(wide)
         cols = [
@@ -853,13 +862,20 @@ class Store:
             "primary_pollutant",
             "aqi_published",
         ]
-        with self.transaction():
-            self.conn.executemany(
-                f"INSERT OR REPLACE INTO air_hour ({', '.join(cols)}) "
-                f"VALUES ({', '.join('?' * len(cols))})",
-                rows_of(result, cols),
-            )
+        self.replace_rows("air_hour", result, cols)
         return len(result)
+
+
+def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of long-format `obs` that feed the hourly AQI, with their wide column name."""
+    param = obs["parameter"].to_numpy()
+    avg = obs["averaging"].to_numpy()
+    column = np.full(len(obs), None, dtype=object)
+    for name, (p, a) in HOUR_INPUTS.items():
+        column[(param == p) & (avg == a)] = name
+    out = obs[["site_id", "period_end", "value"]].copy()
+    out["column"] = column
+    return out.loc[out["column"].notna()]
 
 
 def _statements(script: str) -> list[str]:

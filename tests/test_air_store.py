@@ -244,3 +244,37 @@ def test_store_migrates_from_version_1(tmp_path: Path) -> None:
     finally:
         store.close()
     assert ROOT.exists()
+
+
+def test_rule_set_changes_with_the_natural_day_of_2026_03_01(
+    config_path: Path, tmp_path: Path
+) -> None:
+    """PM2.5 70 µg/m³ is IAQI 94 under 2012 and 110 under 2026 (HJ 633-2026: 60 at IAQI 100).
+
+    The hour labelled 2026-03-01 00:00 is 24:00 of 28 February, still under 2012. SO2 1-h above
+    800: 2012 uses the 24-h mean's sub-index, 2026 gives 200.
+    """
+    rows = [
+        "date,hour,type,1236A",
+        "20260228,23,PM2.5,70",
+        "20260228,23,SO2,900",
+        "20260228,23,SO2_24h,200",
+        "20260301,0,PM2.5,70",
+        "20260301,1,PM2.5,70",
+        "20260301,2,SO2,900",
+        "20260301,2,SO2_24h,200",
+    ]
+    f = tmp_path / "china_sites_20260301.csv"
+    f.write_text("\n".join(rows) + "\n")
+    result = ingest(load_config(config_path), "cnemc-air-archive", files=[f])
+    assert result.status == "ok", result.problems
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        got = c.execute(
+            "select time_local, rules, aqi, category, primary_pollutant from air_hourly order by period_end"
+        ).fetchall()
+    assert got == [
+        ("2026-02-28 23:00", "2012", 108, "轻度污染", "SO2"),
+        ("2026-03-01 00:00", "2012", 94, "良", "PM2.5"),
+        ("2026-03-01 01:00", "2026", 110, "轻度污染", "PM2.5"),
+        ("2026-03-01 02:00", "2026", 200, "中度污染", "SO2"),
+    ]
