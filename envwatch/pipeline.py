@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from envwatch import air, geo
+from envwatch import air, geo, water
 from envwatch.config import LoadedConfig, Source
 from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
-from envwatch.sources import cnemc_air_archive
+from envwatch.sources import cnemc_air_archive, cnemc_water, lab_sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.store import PARAMETERS, SITE_COLUMNS, Store, utcnow
 
@@ -59,6 +59,8 @@ class RunResult:
     skipped_unregistered: int = 0
     derived_hours: int = 0
     derived_days: int = 0
+    derived_samples: int = 0
+    derived_periods: int = 0
     unregistered_sites: set[str] = field(default_factory=set)
     data_from: datetime | None = None
     data_to: datetime | None = None
@@ -76,7 +78,7 @@ class RunResult:
             tz = ZoneInfo(self.timezone)
             span = (
                 f", data {self.data_from.astimezone(tz):%Y-%m-%d %H:%M} … "
-                f"{self.data_to.astimezone(tz):%Y-%m-%d %H:%M} (hour-ending, local)"
+                f"{self.data_to.astimezone(tz):%Y-%m-%d %H:%M} (local time)"
             )
         head = "dry run, nothing written: " if self.dry_run else f"run {self.run_id} "
         text = (
@@ -95,10 +97,11 @@ class RunResult:
 
 @dataclass
 class Payload:
-    """A payload to fetch lazily: `name` is a file name or a (redacted) URL."""
+    """A payload to fetch lazily: `name` is a file name or a URL (secrets as {NAME})."""
 
     name: str
     load: Callable[[], bytes]
+    fetched_at: datetime = field(default_factory=utcnow)
 
 
 class _DryRunRollback(Exception):
@@ -236,6 +239,26 @@ def ingest(
     return result
 
 
+@dataclass
+class _Run:
+    """What one run needs while it walks its payloads."""
+
+    loaded: LoadedConfig
+    store: Store
+    source: Source
+    result: RunResult
+    run_id: int
+    all_sites: bool
+    add_sites: bool
+    registry: set[str]
+    station_list: pd.DataFrame | None = None
+    total_pages: int | None = None
+
+
+WINDOWED = ("cnemc-air-archive",)
+SUPPORTED = ("cnemc-air-archive", "cnemc-water", "lab-sheet")
+
+
 def _run(
     loaded: LoadedConfig,
     store: Store,
@@ -249,11 +272,18 @@ def _run(
     add_sites: bool,
     today: date | None,
 ) -> None:
-    if source.kind != "cnemc-air-archive":
+    if source.kind not in SUPPORTED:
         raise UsageError(
             f"source kind '{source.kind}' cannot be ingested by this version of envwatch yet"
         )
-    window = _window(loaded, store, source, since, until, today)
+    if source.kind == "lab-sheet" and not files and not source.folder:
+        raise UsageError(
+            f"source '{source.name}' reads staff sheets: give them with --file PATH "
+            "(or set `folder:` in the config)"
+        )
+    window = (
+        _window(loaded, store, source, since, until, today) if source.kind in WINDOWED else None
+    )
     run_id = store.start_run(
         source.name,
         source.kind,
@@ -263,14 +293,12 @@ def _run(
         dry_run=result.dry_run,
     )
     result.run_id = run_id
+    ctx = _Run(loaded, store, source, result, run_id, all_sites, add_sites, store.site_ids())
     try:
-        payloads = _archive_payloads(loaded, source, files, url, window)
-        registry = store.site_ids()
-        station_list = _station_list(loaded, source) if all_sites else None
-        for payload in payloads:
-            _ingest_payload(
-                loaded, store, source, run_id, payload, registry, all_sites, station_list, result
-            )
+        if all_sites and source.station_list:
+            ctx.station_list = _station_list(loaded, source)
+        for payload in _payloads(ctx, files, url, window):
+            _ingest_payload(ctx, payload)
     except EnvwatchError as e:
         result.problems.append(str(e))
         result.status = "failed"
@@ -345,28 +373,53 @@ def _days(window: tuple[date, date] | None) -> list[date]:
     return [window[0] + timedelta(days=i) for i in range(n + 1)]
 
 
-def _archive_payloads(
-    loaded: LoadedConfig,
-    source: Source,
-    files: Sequence[str | Path],
-    url: str | None,
-    window: tuple[date, date] | None,
+def _local_files(files: Sequence[str | Path], patterns: Sequence[str]) -> Iterator[Payload]:
+    for f in files:
+        p = Path(f)
+        if p.is_dir():
+            found = sorted({q for pattern in patterns for q in p.glob(pattern)})
+            if not found:
+                raise UsageError(f"{p}: no {' or '.join(patterns)} files in this folder")
+            for q in found:
+                yield Payload(q.name, q.read_bytes, _mtime(q))
+        elif p.exists():
+            yield Payload(p.name, p.read_bytes, _mtime(p))
+        else:
+            raise UsageError(f"{p}: no such file")
+
+
+def _mtime(p: Path) -> datetime:
+    return min(datetime.fromtimestamp(p.stat().st_mtime, tz=UTC), utcnow())
+
+
+def _payloads(
+    ctx: _Run, files: Sequence[str | Path], url: str | None, window: tuple[date, date] | None
 ) -> Iterator[Payload]:
+    """The payloads of a run, fetched lazily (a day or a page at a time)."""
+    source, loaded = ctx.source, ctx.loaded
+    kind = source.kind
+    patterns = {
+        "cnemc-air-archive": ("china_sites_*.csv",),
+        "cnemc-water": ("*.json",),
+        "lab-sheet": ("*.csv", "*.xlsx"),
+    }[kind]
     if files:
-        for f in files:
-            p = Path(f)
-            if p.is_dir():
-                found = sorted(p.glob("china_sites_*.csv"))
-                if not found:
-                    raise UsageError(f"{p}: no china_sites_YYYYMMDD.csv files in this folder")
-                for q in found:
-                    yield Payload(q.name, q.read_bytes)
-            elif p.exists():
-                yield Payload(p.name, p.read_bytes)
-            else:
-                raise UsageError(f"{p}: no such file")
+        yield from _local_files(files, patterns)
+        return
+    if kind == "lab-sheet":
+        folder = loaded.resolve(source.folder)
+        assert folder is not None
+        yield from _local_files([folder], patterns)
         return
     template = url or source.url
+    if kind == "cnemc-water":
+        if not template:
+            folder = loaded.resolve(source.folder)
+            assert folder is not None
+            yield from _local_files([folder], patterns)
+            return
+        yield from _water_pages(ctx, template)
+        return
     days = _days(window)
     if template:
         from envwatch.http import HttpClient, policy_from_config
@@ -382,6 +435,26 @@ def _archive_payloads(
     for day in days:
         p = folder / cnemc_air_archive.file_name(day)
         yield Payload(p.name, lambda p=p: _read_file(p))  # type: ignore[misc]
+
+
+def _water_pages(ctx: _Run, url: str) -> Iterator[Payload]:
+    """Every page of the national water feed: page 1 tells how many there are."""
+    from envwatch.http import HttpClient, policy_from_config
+
+    source = ctx.source
+    area = source.area_id or "330000"
+    size = source.page_size or 100
+    with HttpClient(policy_from_config(source.http), secrets=source_secrets(source)) as client:
+        page = 1
+        while True:
+            form = cnemc_water.form_fields(area, page, size)
+            yield Payload(
+                f"{url} AreaID={area} page {page}",
+                lambda form=form: client.post(url, data=form),  # type: ignore[misc]
+            )
+            if ctx.total_pages is None or page >= ctx.total_pages:
+                return
+            page += 1
 
 
 def source_secrets(source: Source) -> dict[str, str]:
@@ -426,18 +499,30 @@ def _station_list(loaded: LoadedConfig, source: Source) -> pd.DataFrame | None:
         ) from None
 
 
-def _ingest_payload(
-    loaded: LoadedConfig,
-    store: Store,
-    source: Source,
-    run_id: int,
-    payload: Payload,
-    registry: set[str],
-    all_sites: bool,
-    station_list: pd.DataFrame | None,
-    result: RunResult,
-) -> None:
-    fetched_at = utcnow()
+def _read(ctx: _Run, payload: Payload, data: bytes) -> Reading:
+    kind, tz = ctx.source.kind, ctx.loaded.config.timezone
+    if kind == "cnemc-air-archive":
+        return cnemc_air_archive.read(data, name=payload.name, tz=tz)
+    if kind == "cnemc-water":
+        reading, info = cnemc_water.read_page(
+            data, fetched_at=payload.fetched_at, name=payload.name
+        )
+        ctx.total_pages = info.total_pages
+        reading.observations["averaging"] = "auto"
+        return reading
+    reading = lab_sheet.read(
+        data,
+        name=payload.name,
+        known_sites=ctx.store.sites("water"),
+        add_sites=ctx.add_sites,
+        tz=tz,
+    )
+    reading.observations["averaging"] = "lab"
+    return reading
+
+
+def _ingest_payload(ctx: _Run, payload: Payload) -> None:
+    store, source, result, run_id = ctx.store, ctx.source, ctx.result, ctx.run_id
     result.payloads += 1
     try:
         data = payload.load()
@@ -445,46 +530,51 @@ def _ingest_payload(
         result.failed_payloads += 1
         result.problems.append(str(e))
         store.record_payload(
-            run_id, payload.name, None, source.name, fetched_at, "failed", error=str(e)
+            run_id, payload.name, None, source.name, payload.fetched_at, "failed", error=str(e)
         )
         return
     sha = store.archive(data)
     try:
-        reading = cnemc_air_archive.read(data, name=payload.name, tz=loaded.config.timezone)
+        reading = _read(ctx, payload, data)
     except ParseError as e:
         result.failed_payloads += 1
         result.problems.append(str(e))
         store.record_payload(
-            run_id, payload.name, sha, source.name, fetched_at, "failed", error=str(e)
+            run_id, payload.name, sha, source.name, payload.fetched_at, "failed", error=str(e)
         )
         return
     obs, rejects = normalise(reading)
     result.fetched += len(reading.observations)
-    unknown = ~obs["site_id"].isin(registry)
+    _register_sites(ctx, reading, obs)
+    unknown = ~obs["site_id"].isin(ctx.registry)
     if unknown.any():
-        if all_sites:
-            _add_sites(store, reading, obs.loc[unknown, "site_id"].unique().tolist(), station_list)
-            registry.update(obs.loc[unknown, "site_id"].unique().tolist())
-        else:
-            result.skipped_unregistered += int(unknown.sum())
-            result.unregistered_sites.update(obs.loc[unknown, "site_id"].unique().tolist())
-            obs = obs.loc[~unknown]
+        result.skipped_unregistered += int(unknown.sum())
+        result.unregistered_sites.update(obs.loc[unknown, "site_id"].unique().tolist())
+        obs = obs.loc[~unknown]
+    tz = ctx.loaded.config.timezone
     with store.transaction():
         upsert = store.upsert_observations(obs, run_id)
         store.add_rejects(run_id, source.name, payload.name, rejects)
-        hours, days = air.derive(store, upsert.written, upsert.state, loaded.config.timezone)
+        hours, days = air.derive(store, upsert.written, upsert.state, tz)
+        samples, periods = water.derive(store, upsert.written, source.name, tz)
+        # a payload whose every row was rejected has nothing usable: it failed
+        nothing = obs.empty and bool(rejects)
         store.record_payload(
             run_id,
             payload.name,
             sha,
             source.name,
-            fetched_at,
-            "partial" if rejects else "ok",
+            payload.fetched_at,
+            "failed" if nothing else "partial" if rejects else "ok",
             values_read=len(reading.observations),
             rejected=len(rejects),
         )
+    if nothing:
+        result.failed_payloads += 1
     result.derived_hours += hours
     result.derived_days += days
+    result.derived_samples += samples
+    result.derived_periods += periods
     result.new += upsert.counts.new
     result.revised += upsert.counts.revised
     result.unchanged += upsert.counts.unchanged
@@ -502,6 +592,37 @@ def _ingest_payload(
         hi = datetime.fromtimestamp(int(obs["period_end"].max()), tz=UTC)
         result.data_from = min(result.data_from, lo) if result.data_from else lo
         result.data_to = max(result.data_to, hi) if result.data_to else hi
+
+
+def _register_sites(ctx: _Run, reading: Reading, obs: pd.DataFrame) -> None:
+    """Add the payload's unknown sites to the registry when asked (--all-sites, --add-sites)."""
+    kind = ctx.source.kind
+    if kind == "lab-sheet":
+        # the sheet reader already decided which sections are new (--add-sites)
+        if "new" in reading.sites.columns:
+            new = reading.sites.loc[reading.sites["new"].astype(bool)]
+            if not new.empty:
+                _add_sites(ctx.store, new.drop(columns=["new"]), "water", "sheet")
+                ctx.registry.update(new["site_id"].tolist())
+        return
+    unknown_ids = sorted(set(obs["site_id"].unique().tolist()) - ctx.registry)
+    if not unknown_ids or not ctx.all_sites:
+        return
+    info = reading.sites.drop_duplicates("site_id")
+    if kind == "cnemc-air-archive" and ctx.station_list is not None:
+        info = ctx.station_list
+    new = pd.DataFrame({"site_id": unknown_ids}).merge(info, on="site_id", how="left")
+    if kind == "cnemc-water":
+        # The feed does not say lake or river: guess from the name, and say it is a guess.
+        lake = new["name"].fillna("").str.contains("湖|水库") & ~new["name"].fillna(
+            ""
+        ).str.contains("出口|坝下")
+        new["water_type"] = np.where(lake, "lake", "river")
+        new["water_type_guessed"] = True
+        _add_sites(ctx.store, new, "water", "feed")
+    else:
+        _add_sites(ctx.store, new, "air", "feed")
+    ctx.registry.update(unknown_ids)
 
 
 def normalise(reading: Reading) -> tuple[pd.DataFrame, list[Reject]]:
@@ -557,23 +678,14 @@ def normalise(reading: Reading) -> tuple[pd.DataFrame, list[Reject]]:
     return out.reset_index(drop=True), rejects
 
 
-def _add_sites(
-    store: Store,
-    reading: Reading,
-    ids: Sequence[str],
-    station_list: pd.DataFrame | None,
-) -> None:
-    """Add feed stations to the registry, with names and coordinates from the station list."""
-    new = pd.DataFrame({"site_id": list(ids)})
-    info = reading.sites.drop_duplicates("site_id") if not reading.sites.empty else None
-    if station_list is not None:
-        info = station_list
-    if info is not None:
-        new = new.merge(info, on="site_id", how="left")
+def _add_sites(store: Store, new: pd.DataFrame, kind: str, origin: str) -> None:
+    """Add sites (site_id, name and what else the source says) to the registry."""
+    new = new.copy()
     new["name"] = new["name"].fillna(new["site_id"]) if "name" in new else new["site_id"]
-    new["kind"] = "air"
-    new["origin"] = "feed"
-    new["crs_source"] = "wgs84"
+    new["kind"] = kind
+    new["origin"] = origin
+    if "crs_source" not in new:
+        new["crs_source"] = "wgs84"
     rows = [
         {k: v for k, v in r.items() if k in SITE_COLUMNS}
         for r in new.astype(object).where(new.notna(), None).to_dict(orient="records")

@@ -41,6 +41,7 @@ from filelock import Timeout as FileLockTimeout
 
 from envwatch.errors import LockTimeout, StoreError
 from envwatch.sources.base import Reject
+from envwatch.standards.water import PARAMETERS as WATER_PARAMETERS
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -53,7 +54,11 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "co": ("CO", "mg/m³", "air"),
     "o3": ("O3", "µg/m³", "air"),
     "aqi_published": ("AQI (published by the source, not computed)", "1", "air"),
+    **{code: (p.name, p.unit, "water") for code, p in WATER_PARAMETERS.items()},
+    "class_published": ("水质类别 (published by the source, 1-6, 6 = 劣Ⅴ)", "1", "water"),
 }
+
+WATER_CODES = tuple(WATER_PARAMETERS)
 
 AIR_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
 
@@ -266,8 +271,69 @@ CREATE TABLE air_day (
 CREATE INDEX air_day_date ON air_day (date)
 """
 
+_SCHEMA_V3 = """
+CREATE TABLE water_sample (
+    site_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    period_end INTEGER NOT NULL,
+    source TEXT,
+    temp REAL,
+    ph REAL,
+    do REAL,
+    codmn REAL,
+    cod REAL,
+    bod5 REAL,
+    nh3n REAL,
+    tp REAL,
+    tn REAL,
+    cu REAL,
+    zn REAL,
+    f REAL,
+    se REAL,
+    "as" REAL,
+    hg REAL,
+    cd REAL,
+    cr6 REAL,
+    pb REAL,
+    cn REAL,
+    phenol REAL,
+    oil REAL,
+    las REAL,
+    s2 REAL,
+    fcoli REAL,
+    cond REAL,
+    turb REAL,
+    chla REAL,
+    algae REAL,
+    class_published INTEGER,
+    class INTEGER,
+    class_label TEXT,
+    status TEXT,
+    main_pollutants TEXT,
+    deciding_items TEXT,
+    qc_withheld TEXT,
+    below_detection TEXT,
+    PRIMARY KEY (site_id, kind, period_end)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE water_period (
+    site_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    period TEXT NOT NULL,
+    n_samples INTEGER NOT NULL,
+    first_sample INTEGER,
+    last_sample INTEGER,
+    class INTEGER,
+    class_label TEXT,
+    status TEXT,
+    main_pollutants TEXT,
+    deciding_items TEXT,
+    PRIMARY KEY (site_id, kind, period)
+) STRICT, WITHOUT ROWID
+"""
+
 # Each entry brings a store from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -416,6 +482,21 @@ class Store:
                        d.o3_1h_max, round(d.o3_8h_max, 1) AS o3_8h_max, d.aqi, d.category,
                        d.primary_pollutant, d.valid, d.exceeding, s.background
                 FROM air_day d LEFT JOIN sites s ON s.site_id = d.site_id""",
+            "water_samples": f"""
+                SELECT w.site_id, s.name AS site_name, s.water_type,
+                       strftime('%Y-%m-%d %H:%M', w.period_end, 'unixepoch', {off}) AS time_local,
+                       w.source, w.kind, w.temp, w.ph, w.do, w.codmn, w.cod, w.bod5, w.nh3n, w.tp, w.tn, w.cu, w.zn, w.f, w.se, w."as", w.hg, w.cd, w.cr6, w.pb, w.cn, w.phenol, w.oil, w.las, w.s2, w.fcoli, w.cond, w.turb, w.chla, w.algae,
+                       w.class, w.class_label, w.main_pollutants, w.status, w.class_published,
+                       w.qc_withheld, w.below_detection, s.control_level, s.target_class,
+                       s.province, s.basin, s.district, w.period_end
+                FROM water_sample w LEFT JOIN sites s ON s.site_id = w.site_id""",
+            "water_periods": """
+                SELECT p.site_id, s.name AS site_name, s.water_type, p.kind, p.period,
+                       p.n_samples, p.class, p.class_label, p.status, p.main_pollutants,
+                       s.control_level, s.target_class,
+                       CASE WHEN s.target_class IS NULL OR p.class IS NULL THEN NULL
+                            ELSE p.class <= s.target_class END AS meets_target
+                FROM water_period p LEFT JOIN sites s ON s.site_id = p.site_id""",
         }
         for name, sql in views.items():
             self.conn.execute(f"DROP VIEW IF EXISTS {name}")
@@ -783,10 +864,10 @@ class Store:
         """INSERT OR REPLACE the rows of `df` (columns `cols`) into a derived table."""
         if df.empty:
             return
+        names = ", ".join(f'"{c}"' for c in cols)
         with self.transaction():
             self.conn.executemany(
-                f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "
-                f"VALUES ({', '.join('?' * len(cols))})",
+                f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})",
                 rows_of(df, cols),
             )
 
