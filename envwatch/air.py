@@ -12,6 +12,7 @@ before 2026-03-01, ``2026`` from then on) follows D.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -81,28 +82,44 @@ def compute_hours(wide: pd.DataFrame, tz: str) -> pd.DataFrame:
     return out
 
 
-def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) -> tuple[int, int]:
-    """Recompute the hours and natural days touched by `written` (rows of an upsert).
+@dataclass
+class Derived:
+    """What one derivation recomputed, and how many hours' computed AQI differs from the AQI
+    the source published (never copied: a difference is a finding, not an error)."""
 
-    Returns (hours, days) recomputed.
-    """
+    hours: int = 0
+    days: int = 0
+    mismatches: int = 0
+
+
+def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) -> Derived:
+    """Recompute the hours and natural days touched by `written` (rows of an upsert)."""
+    out = Derived()
     if written.empty:
-        return 0, 0
+        return out
     mask = (written["averaging"] == "1h") & written["parameter"].isin(HOUR_PARAMETERS) | (
         (written["parameter"] == "so2") & (written["averaging"] == "24h")
     )
     keys = written.loc[mask, ["site_id", "period_end"]].drop_duplicates()
     if keys.empty:
-        return 0, 0
-    hours = store.derive_air_hours(keys, state, lambda wide: compute_hours(wide, tz))
+        return out
+
+    def compute(wide: pd.DataFrame) -> pd.DataFrame:
+        result = compute_hours(wide, tz)
+        published = result["aqi_published"]
+        differs = published.notna() & (result["aqi"].astype("Float64") != published)
+        out.mismatches += int(differs.fillna(True).sum())
+        return result
+
+    out.hours = store.derive_air_hours(keys, state, compute)
     site_days = pd.DataFrame(
         {
             "site_id": keys["site_id"].to_numpy(),
             "date": natural_day_of(keys["period_end"], tz).to_numpy(),
         }
     ).drop_duplicates()
-    days = derive_days(store, site_days, tz)
-    return hours, days
+    out.days = derive_days(store, site_days, tz)
+    return out
 
 
 def derive_days(store: Store, site_days: pd.DataFrame, tz: str) -> int:

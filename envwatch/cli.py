@@ -147,6 +147,13 @@ def init(obj: _Context) -> None:
     "--add-sites", is_flag=True, help="Add unknown sections of a staff sheet to the registry."
 )
 @click.option("--dry-run", is_flag=True, help="Read and count, but write nothing.")
+@click.option(
+    "--wait",
+    type=float,
+    default=600,
+    show_default=True,
+    help="Seconds to wait for another run holding the store's write lock (0: do not wait).",
+)
 @click.pass_obj
 def ingest(
     obj: _Context,
@@ -158,6 +165,7 @@ def ingest(
     all_sites: bool,
     add_sites: bool,
     dry_run: bool,
+    wait: float,
 ) -> None:
     """Fetch what is new from SOURCE, store it and recompute what it touched.
 
@@ -180,11 +188,97 @@ def ingest(
         all_sites=all_sites,
         add_sites=add_sites,
         dry_run=dry_run,
+        lock_timeout=wait,
     )
-    click.echo(result.summary())
-    for p in result.problems:
-        click.echo(f"  {p}", err=True)
-    sys.exit(result.exit_code)
+    _report([result])
+
+
+def _report(results: list[Any]) -> None:
+    """Print each run's summary and problems; exit with the worst run's status."""
+    for result in results:
+        click.echo(result.summary())
+        for p in result.problems:
+            click.echo(f"  {p}", err=True)
+    sys.exit(max((r.exit_code for r in results), default=0))
+
+
+@main.command()
+@click.argument("source")
+@click.option("--since", callback=_date, required=True, help="First day (YYYY-MM-DD, local).")
+@click.option("--until", callback=_date, required=True, help="Last day (YYYY-MM-DD, local).")
+@click.option("--chunk", type=int, default=7, show_default=True, help="Days per run.")
+@click.option("--all-sites", is_flag=True, help="Keep every station in the feed.")
+@click.option("--refetch", is_flag=True, help="Fetch days already stored again.")
+@click.option(
+    "--wait", type=float, default=600, show_default=True, help="Seconds to wait for the write lock."
+)
+@click.pass_obj
+def backfill(
+    obj: _Context,
+    source: str,
+    since: date,
+    until: date,
+    chunk: int,
+    all_sites: bool,
+    refetch: bool,
+    wait: float,
+) -> None:
+    """Fetch a range of past days in chunks, with a progress bar.
+
+    Interrupt it at any time: finished days are kept, and running the same command again
+    resumes with the days still missing.
+
+    \b
+    Example:
+      envwatch backfill cnemc-air-archive --since 2026-01-01 --until 2026-10-31
+    """
+    from tqdm import tqdm
+
+    from envwatch.pipeline import backfill as run_backfill
+    from envwatch.pipeline import done_days
+
+    n_days = (until - since).days + 1
+    done = (
+        0
+        if refetch
+        else sum(1 for d in done_days(obj.loaded, source, obj.db) if since <= d <= until)
+    )
+    with tqdm(total=n_days, initial=done, unit="day", desc=source, disable=None) as bar:
+        results = run_backfill(
+            obj.loaded,
+            source,
+            since,
+            until,
+            db=obj.db,
+            chunk_days=max(1, chunk),
+            all_sites=all_sites,
+            refetch=refetch,
+            lock_timeout=wait,
+            progress=lambda _name: bar.update(1),
+        )
+    if not results:
+        click.echo(f"{source}: every day from {since} to {until} is already stored")
+        return
+    _report(results)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--all-sites", is_flag=True, help="Keep every station in the payloads.")
+@click.pass_obj
+def reparse(obj: _Context, source: str | None, all_sites: bool) -> None:
+    """Re-read the archived payloads of SOURCE (default: every source) with today's readers.
+
+    Safe to repeat: unchanged values stay unchanged; what a fixed parser reads differently
+    shows up as revisions.
+
+    \b
+    Example:
+      envwatch reparse cnemc-air-archive
+    """
+    from envwatch.pipeline import reparse as run_reparse
+
+    _report(run_reparse(obj.loaded, source, db=obj.db, all_sites=all_sites))
 
 
 @main.command()

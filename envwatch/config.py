@@ -161,6 +161,8 @@ class Source(_Strict):
     station_list: str | None = None
     schedule: str | None = None
     lookback: str = "2d"
+    # A daily run fills gaps up to this far back by itself; older gaps need `envwatch backfill`.
+    max_catchup: str = "31d"
     area_id: str | None = None
     page_size: int | None = Field(default=None, ge=1)
     # HTTP settings (envwatch.http.HttpPolicy field names: read_timeout, retries, min_interval,
@@ -176,7 +178,7 @@ class Source(_Strict):
             raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, SOURCE_KINDS)}")
         return v
 
-    @field_validator("lookback")
+    @field_validator("lookback", "max_catchup")
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from envwatch import air, geo, water
-from envwatch.config import LoadedConfig, Source
+from envwatch.config import LoadedConfig, Source, parse_duration
 from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
 from envwatch.sources import cnemc_air_archive, cnemc_water, lab_sheet
 from envwatch.sources.base import Reading, Reject
@@ -61,6 +61,8 @@ class RunResult:
     derived_days: int = 0
     derived_samples: int = 0
     derived_periods: int = 0
+    mismatches: int = 0
+    faults: dict[str, Any] = field(default_factory=dict)
     unregistered_sites: set[str] = field(default_factory=set)
     data_from: datetime | None = None
     data_to: datetime | None = None
@@ -173,6 +175,22 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     return warnings
 
 
+@dataclass
+class _Request:
+    """What the caller asked of a run."""
+
+    files: Sequence[str | Path] = ()
+    url: str | None = None
+    since: date | None = None
+    until: date | None = None
+    all_sites: bool = False
+    add_sites: bool = False
+    today: date | None = None
+    days: Sequence[date] | None = None  # fetch exactly these days (backfill)
+    reparse: bool = False  # re-read the archived payloads instead of fetching
+    progress: Callable[[str], None] | None = None  # called after each payload
+
+
 def ingest(
     loaded: LoadedConfig,
     source_name: str,
@@ -187,56 +205,155 @@ def ingest(
     dry_run: bool = False,
     lock_timeout: float = 600.0,
     today: date | None = None,
+    days: Sequence[date] | None = None,
+    reparse: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run one ingest of `source_name` and record it in the ledger; never raises for bad data.
 
     `files` feeds local files (or folders of them) through the same reader as the network path;
-    `url` replaces the configured address. `since`/`until` are local dates (inclusive).
+    `url` replaces the configured address. `since`/`until` are local dates (inclusive); without
+    them the window comes from the ledger. `lock_timeout` is how long to wait, in seconds, for
+    another run holding the store's write lock.
     """
     source = loaded.source(source_name)
+    request = _Request(
+        files, url, since, until, all_sites, add_sites, today, days, reparse, progress
+    )
     result = RunResult(source=source.name, dry_run=dry_run, timezone=loaded.config.timezone)
     store = open_store(loaded, db)
     try:
         with store.writer_lock(timeout=lock_timeout):
             store.mark_interrupted_runs()
-            warnings = sync_sites(loaded, store)
-            result.problems.extend(warnings)
+            result.problems.extend(sync_sites(loaded, store))
             if dry_run:
                 try:
                     with store.transaction():
-                        _run(
-                            loaded,
-                            store,
-                            source,
-                            result,
-                            files,
-                            url,
-                            since,
-                            until,
-                            all_sites,
-                            add_sites,
-                            today,
-                        )
+                        _run(loaded, store, source, result, request)
                         raise _DryRunRollback
                 except _DryRunRollback:
                     pass
             else:
-                _run(
-                    loaded,
-                    store,
-                    source,
-                    result,
-                    files,
-                    url,
-                    since,
-                    until,
-                    all_sites,
-                    add_sites,
-                    today,
-                )
+                _run(loaded, store, source, result, request)
     finally:
         store.close()
     return result
+
+
+def backfill(
+    loaded: LoadedConfig,
+    source_name: str,
+    since: date,
+    until: date,
+    *,
+    db: str | Path | None = None,
+    chunk_days: int = 7,
+    all_sites: bool = False,
+    refetch: bool = False,
+    lock_timeout: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[RunResult]:
+    """Fetch the days since … until (local, inclusive) in runs of `chunk_days` days.
+
+    Days already fetched successfully are skipped (unless `refetch`), so an interrupted
+    backfill resumes where it stopped. `progress` is called with each day's payload name.
+    """
+    source = loaded.source(source_name)
+    if source.kind not in WINDOWED:
+        raise UsageError(
+            f"backfill works day by day, for sources of kind {', '.join(WINDOWED)}; "
+            f"'{source.name}' is {source.kind}: use `envwatch ingest`"
+        )
+    if since > until:
+        raise UsageError(f"--since {since} is after --until {until}")
+    wanted = _days((since, until))
+    if not refetch:
+        done = done_days(loaded, source_name, db)
+        wanted = [d for d in wanted if d not in done]
+    results = []
+    for i in range(0, len(wanted), chunk_days):
+        chunk = wanted[i : i + chunk_days]
+        results.append(
+            ingest(
+                loaded,
+                source_name,
+                db=db,
+                all_sites=all_sites,
+                lock_timeout=lock_timeout,
+                since=chunk[0],
+                until=chunk[-1],
+                days=chunk,
+                progress=progress,
+            )
+        )
+    return results
+
+
+def done_days(loaded: LoadedConfig, source_name: str, db: str | Path | None = None) -> set[date]:
+    """Days whose payload was stored successfully by some run of the source."""
+    store = open_store(loaded, db)
+    try:
+        rows = store.conn.execute(
+            "SELECT DISTINCT name FROM run_payloads WHERE source = ? AND status IN ('ok', 'partial')",
+            (source_name,),
+        ).fetchall()
+    finally:
+        store.close()
+    out = set()
+    for (name,) in rows:
+        m = _DAY_IN_NAME.search(name)
+        if m:
+            out.add(date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+    return out
+
+
+def reparse(
+    loaded: LoadedConfig,
+    source_name: str | None = None,
+    *,
+    db: str | Path | None = None,
+    all_sites: bool = False,
+    lock_timeout: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[RunResult]:
+    """Re-read every archived payload of a source (or of all sources) with today's readers.
+
+    Idempotent: values that come out the same are unchanged; a parser fix shows as revisions.
+    """
+    if source_name:
+        loaded.source(source_name)  # an unknown name is an error, with a suggestion
+    store = open_store(loaded, db)
+    try:
+        archived = {
+            r[0]
+            for r in store.conn.execute(
+                "SELECT DISTINCT source FROM run_payloads WHERE sha256 IS NOT NULL"
+            )
+        }
+    finally:
+        store.close()
+    names = [
+        s.name
+        for s in loaded.config.sources
+        if s.name in archived and (source_name is None or s.name == source_name)
+    ]
+    if not names:
+        raise UsageError(
+            f"no archived payloads of {source_name or 'any source'} to re-read; "
+            "ingest something first"
+        )
+    return [
+        ingest(
+            loaded,
+            name,
+            db=db,
+            all_sites=all_sites,
+            lock_timeout=lock_timeout,
+            reparse=True,
+            progress=progress,
+        )
+        for name in names
+    ]
 
 
 @dataclass
@@ -264,41 +381,54 @@ def _run(
     store: Store,
     source: Source,
     result: RunResult,
-    files: Sequence[str | Path],
-    url: str | None,
-    since: date | None,
-    until: date | None,
-    all_sites: bool,
-    add_sites: bool,
-    today: date | None,
+    request: _Request,
 ) -> None:
     if source.kind not in SUPPORTED:
         raise UsageError(
             f"source kind '{source.kind}' cannot be ingested by this version of envwatch yet"
         )
-    if source.kind == "lab-sheet" and not files and not source.folder:
+    files = request.files
+    if source.kind == "lab-sheet" and not files and not source.folder and not request.reparse:
         raise UsageError(
             f"source '{source.name}' reads staff sheets: give them with --file PATH "
             "(or set `folder:` in the config)"
         )
     window = (
-        _window(loaded, store, source, since, until, today) if source.kind in WINDOWED else None
+        _window(loaded, store, source, request.since, request.until, request.today)
+        if source.kind in WINDOWED and not request.reparse
+        else None
     )
     run_id = store.start_run(
         source.name,
-        source.kind,
+        "reparse" if request.reparse else source.kind,
         (_midnight(window[0], loaded.tz), _midnight(window[1] + timedelta(days=1), loaded.tz))
         if window
         else (None, None),
         dry_run=result.dry_run,
     )
     result.run_id = run_id
-    ctx = _Run(loaded, store, source, result, run_id, all_sites, add_sites, store.site_ids())
+    ctx = _Run(
+        loaded,
+        store,
+        source,
+        result,
+        run_id,
+        request.all_sites,
+        request.add_sites,
+        store.site_ids(),
+    )
     try:
-        if all_sites and source.station_list:
+        if request.all_sites and source.station_list:
             ctx.station_list = _station_list(loaded, source)
-        for payload in _payloads(ctx, files, url, window):
+        if request.reparse:
+            payloads = _archived(ctx)
+        else:
+            days = list(request.days) if request.days is not None else _days(window)
+            payloads = _payloads(ctx, files, request.url, days)
+        for payload in payloads:
             _ingest_payload(ctx, payload)
+            if request.progress is not None:
+                request.progress(payload.name)
     except EnvwatchError as e:
         result.problems.append(str(e))
         result.status = "failed"
@@ -332,6 +462,8 @@ def _counts(result: RunResult) -> dict[str, Any]:
         "rejected": result.rejected,
         "data_from": int(result.data_from.timestamp()) if result.data_from else None,
         "data_to": int(result.data_to.timestamp()) if result.data_to else None,
+        "mismatches": result.mismatches,
+        "faults": json.dumps(result.faults, ensure_ascii=False) if result.faults else None,
     }
 
 
@@ -347,7 +479,12 @@ def _window(
     until: date | None,
     today: date | None,
 ) -> tuple[date, date] | None:
-    """Local dates to fetch, inclusive: from the newest good data minus the lookback, to today."""
+    """Local dates to fetch, inclusive.
+
+    From the newest good data minus the lookback (late and revised data), or from the earliest
+    day that failed and has not been fetched since, whichever is earlier, to today; never more
+    than `max_catchup` back (older gaps are for `envwatch backfill`).
+    """
     today = today or datetime.now(loaded.tz).date()
     if since is None:
         row = store.conn.execute(
@@ -360,10 +497,37 @@ def _window(
             since = (newest - source.lookback_delta).date()
         else:
             since = today - max(source.lookback_delta, timedelta(days=1))
+        failed = failed_days(store, source.name)
+        if failed:
+            since = min(since, failed[0])
+        floor = today - parse_duration(source.max_catchup)
+        since = max(since, floor)
     until = until or today
     if since > until:
         raise UsageError(f"--since {since} is after --until {until}")
     return since, until
+
+
+_DAY_IN_NAME = re.compile(r"(20\d{2})(\d{2})(\d{2})")
+
+
+def failed_days(store: Store, source: str) -> list[date]:
+    """Days whose payload failed and was not fetched successfully since, oldest first."""
+    rows = store.conn.execute(
+        "SELECT DISTINCT f.name FROM run_payloads f WHERE f.source = ? AND f.status = 'failed' "
+        "AND NOT EXISTS (SELECT 1 FROM run_payloads g WHERE g.source = f.source "
+        "AND g.name = f.name AND g.status IN ('ok', 'partial') AND g.run_id > f.run_id)",
+        (source,),
+    ).fetchall()
+    days = set()
+    for (name,) in rows:
+        m = _DAY_IN_NAME.search(name)
+        if m:
+            try:
+                days.add(date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+            except ValueError:
+                continue
+    return sorted(days)
 
 
 def _days(window: tuple[date, date] | None) -> list[date]:
@@ -392,8 +556,20 @@ def _mtime(p: Path) -> datetime:
     return min(datetime.fromtimestamp(p.stat().st_mtime, tz=UTC), utcnow())
 
 
+def _archived(ctx: _Run) -> Iterator[Payload]:
+    """The source's archived payloads, each once (its latest name), oldest fetch first."""
+    rows = ctx.store.conn.execute(
+        "SELECT sha256, name, max(fetched_at) FROM run_payloads WHERE source = ? "
+        "AND sha256 IS NOT NULL GROUP BY sha256 ORDER BY 3, 2",
+        (ctx.source.name,),
+    ).fetchall()
+    for sha, name, fetched in rows:
+        when = datetime.strptime(fetched, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        yield Payload(name, lambda sha=sha: ctx.store.payload(sha), when)  # type: ignore[misc]
+
+
 def _payloads(
-    ctx: _Run, files: Sequence[str | Path], url: str | None, window: tuple[date, date] | None
+    ctx: _Run, files: Sequence[str | Path], url: str | None, days: list[date]
 ) -> Iterator[Payload]:
     """The payloads of a run, fetched lazily (a day or a page at a time)."""
     source, loaded = ctx.source, ctx.loaded
@@ -420,15 +596,16 @@ def _payloads(
             return
         yield from _water_pages(ctx, template)
         return
-    days = _days(window)
     if template:
         from envwatch.http import HttpClient, policy_from_config
 
         with HttpClient(policy_from_config(source.http), secrets=source_secrets(source)) as client:
+            ctx.result.faults = client.fetch_stats.as_dict()
             for day in days:
                 # Secrets stay {NAME} placeholders here; the client fills them in and redacts.
                 target = fill_date(template, day)
                 yield Payload(target, lambda target=target: client.get(target))  # type: ignore[misc]
+                ctx.result.faults = client.fetch_stats.as_dict()
         return
     folder = loaded.resolve(source.folder)
     assert folder is not None
@@ -452,6 +629,7 @@ def _water_pages(ctx: _Run, url: str) -> Iterator[Payload]:
                 f"{url} AreaID={area} page {page}",
                 lambda form=form: client.post(url, data=form),  # type: ignore[misc]
             )
+            ctx.result.faults = client.fetch_stats.as_dict()
             if ctx.total_pages is None or page >= ctx.total_pages:
                 return
             page += 1
@@ -555,7 +733,7 @@ def _ingest_payload(ctx: _Run, payload: Payload) -> None:
     with store.transaction():
         upsert = store.upsert_observations(obs, run_id)
         store.add_rejects(run_id, source.name, payload.name, rejects)
-        hours, days = air.derive(store, upsert.written, upsert.state, tz)
+        derived = air.derive(store, upsert.written, upsert.state, tz)
         samples, periods = water.derive(store, upsert.written, source.name, tz)
         # a payload whose every row was rejected has nothing usable: it failed
         nothing = obs.empty and bool(rejects)
@@ -571,8 +749,9 @@ def _ingest_payload(ctx: _Run, payload: Payload) -> None:
         )
     if nothing:
         result.failed_payloads += 1
-    result.derived_hours += hours
-    result.derived_days += days
+    result.derived_hours += derived.hours
+    result.derived_days += derived.days
+    result.mismatches += derived.mismatches
     result.derived_samples += samples
     result.derived_periods += periods
     result.new += upsert.counts.new

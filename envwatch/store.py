@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import itertools
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -332,8 +333,14 @@ CREATE TABLE water_period (
 ) STRICT, WITHOUT ROWID
 """
 
+_SCHEMA_V4 = """
+ALTER TABLE run_ledger ADD COLUMN mismatches INTEGER;
+ALTER TABLE run_ledger ADD COLUMN faults TEXT;
+ALTER TABLE run_ledger ADD COLUMN pid INTEGER
+"""
+
 # Each entry brings a store from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -467,7 +474,8 @@ class Store:
         views = {
             "runs": """
                 SELECT id, source, started_at, finished_at, status, fetched, new, revised,
-                       unchanged, rejected, error, window_start, window_end, payloads
+                       unchanged, rejected, error, window_start, window_end, payloads,
+                       mismatches, faults
                 FROM run_ledger WHERE dry_run = 0""",
             "air_hourly": f"""
                 SELECT h.site_id, s.name AS site_name, s.district,
@@ -662,7 +670,7 @@ class Store:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO run_ledger (source, kind, started_at, status, window_start, "
-                "window_end, dry_run) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                "window_end, dry_run, pid) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
                 (
                     source,
                     kind,
@@ -670,6 +678,7 @@ class Store:
                     iso(window[0]) if window[0] else None,
                     iso(window[1]) if window[1] else None,
                     int(dry_run),
+                    os.getpid(),
                 ),
             )
         assert cur.lastrowid is not None
@@ -687,6 +696,8 @@ class Store:
             "error",
             "data_from",
             "data_to",
+            "mismatches",
+            "faults",
         }
         bad = set(counts) - allowed
         if bad:
