@@ -333,3 +333,22 @@ def status(obj: _Context) -> None:
     df = source_status(obj.loaded, obj.db)
     click.echo(f"store: {obj.db_path}")
     click.echo(format_table(df))
+
+
+@main.command()
+@click.option("--now", "run_now", is_flag=True, help="Run every scheduled source once at start.")
+@click.pass_obj
+def schedule(obj: _Context, run_now: bool) -> None:
+    """Run the configured sources on their cron schedules until SIGTERM or Ctrl-C.
+
+    Each run happens in a child process, one at a time; the daemon itself stays small. A run
+    missed while the machine was down (up to six hours) runs at start. On SIGTERM the run in
+    progress finishes, then the daemon exits 0.
+
+    \b
+    Example:
+      envwatch schedule
+    """
+    from envwatch.schedule import run_scheduler
+
+    raise SystemExit(run_scheduler(obj.loaded, db=obj.db, run_now=run_now))

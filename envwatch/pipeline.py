@@ -29,7 +29,7 @@ import pandas as pd
 from envwatch import air, geo, water
 from envwatch.config import LoadedConfig, Source, parse_duration
 from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
-from envwatch.sources import cnemc_air_archive, cnemc_water, lab_sheet
+from envwatch.sources import cnemc_air_archive, cnemc_air_live, cnemc_water, lab_sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.store import PARAMETERS, SITE_COLUMNS, Store, utcnow
 
@@ -373,7 +373,7 @@ class _Run:
 
 
 WINDOWED = ("cnemc-air-archive",)
-SUPPORTED = ("cnemc-air-archive", "cnemc-water", "lab-sheet")
+SUPPORTED = ("cnemc-air-archive", "cnemc-air-live", "cnemc-water", "lab-sheet")
 
 
 def _run(
@@ -576,6 +576,7 @@ def _payloads(
     kind = source.kind
     patterns = {
         "cnemc-air-archive": ("china_sites_*.csv",),
+        "cnemc-air-live": ("*.json",),
         "cnemc-water": ("*.json",),
         "lab-sheet": ("*.csv", "*.xlsx"),
     }[kind]
@@ -588,6 +589,20 @@ def _payloads(
         yield from _local_files([folder], patterns)
         return
     template = url or source.url
+    if kind in ("cnemc-water", "cnemc-air-live") and not template:
+        folder = loaded.resolve(source.folder)
+        assert folder is not None
+        yield from _local_files([folder], patterns)
+        return
+    if kind == "cnemc-air-live":
+        # one snapshot of every station per run; late hours are the feed's own problem
+        from envwatch.http import HttpClient, policy_from_config
+
+        assert template is not None
+        with HttpClient(policy_from_config(source.http), secrets=source_secrets(source)) as client:
+            yield Payload(template, lambda: cnemc_air_live.fetch(client, template))
+            ctx.result.faults = client.fetch_stats.as_dict()
+        return
     if kind == "cnemc-water":
         if not template:
             folder = loaded.resolve(source.folder)
@@ -681,6 +696,8 @@ def _read(ctx: _Run, payload: Payload, data: bytes) -> Reading:
     kind, tz = ctx.source.kind, ctx.loaded.config.timezone
     if kind == "cnemc-air-archive":
         return cnemc_air_archive.read(data, name=payload.name, tz=tz)
+    if kind == "cnemc-air-live":
+        return cnemc_air_live.read(data, name=payload.name, tz=tz)
     if kind == "cnemc-water":
         reading, info = cnemc_water.read_page(
             data, fetched_at=payload.fetched_at, name=payload.name

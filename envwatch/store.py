@@ -449,7 +449,11 @@ class Store:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
-        """Apply the migrations this store has not had yet, each in its own transaction."""
+        """Apply the migrations this store has not had yet, each in its own transaction.
+
+        The version is read inside the write transaction, so two processes opening a new
+        store at once do not both apply a migration.
+        """
         current = self.schema_version
         if current > SCHEMA_VERSION:
             raise StoreError(
@@ -458,18 +462,29 @@ class Store:
             )
         for version in range(current, SCHEMA_VERSION):
             with self.transaction():
+                if self.schema_version > version:
+                    continue  # another process applied it meanwhile
                 for statement in _statements(MIGRATIONS[version]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version + 1}")
+        views = self._view_sql()
+        digest = hashlib.sha256(
+            repr((sorted(PARAMETERS.items()), sorted(views.items()))).encode()
+        ).hexdigest()
+        if self.get_meta("views_sha256") == digest:
+            return
         with self.transaction():
             self.conn.executemany(
                 "INSERT INTO parameters (code, name, unit, kind) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(code) DO UPDATE SET name=excluded.name, unit=excluded.unit, kind=excluded.kind",
                 [(c, n, u, k) for c, (n, u, k) in PARAMETERS.items()],
             )
-            self._create_views()
+            for name, sql in views.items():
+                self.conn.execute(f"DROP VIEW IF EXISTS {name}")
+                self.conn.execute(f"CREATE VIEW {name} AS {sql}")
+            self.set_meta("views_sha256", digest)
 
-    def _create_views(self) -> None:
+    def _view_sql(self) -> dict[str, str]:
         off = f"'{self.utc_offset_minutes:+d} minutes'"
         views = {
             "runs": """
@@ -506,9 +521,7 @@ class Store:
                             ELSE p.class <= s.target_class END AS meets_target
                 FROM water_period p LEFT JOIN sites s ON s.site_id = p.site_id""",
         }
-        for name, sql in views.items():
-            self.conn.execute(f"DROP VIEW IF EXISTS {name}")
-            self.conn.execute(f"CREATE VIEW {name} AS {sql}")
+        return views
 
     # -- transactions and locks ----------------------------------------------------------------
 
