@@ -283,3 +283,36 @@ def test_killed_mid_run_then_rerun_equals_a_clean_run(tmp_path: Path) -> None:
         statuses = [r[0] for r in c.execute("select status from runs order by id")]
         error = c.execute("select error from runs order by id limit 1").fetchone()[0]
     assert statuses == ["failed", "ok"] and "interrupted" in error
+
+
+LIVE = Path(__file__).resolve().parent / "data" / "cnemc_air_live_sample.json"
+
+
+def test_live_feed_ingest_counts_published_vs_computed_aqi(tmp_path: Path) -> None:
+    import json
+
+    cfg_path = write_config(tmp_path)
+    cfg = load_config(cfg_path)
+    good = ingest(cfg, "cnemc-air-live", files=[LIVE], all_sites=True)
+    assert good.status == "ok" and good.mismatches == 0 and good.new > 0
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        rows = c.execute(
+            "select count(*), sum(aqi = cast(aqi_published as integer)) from air_hourly "
+            "where aqi_published is not null"
+        ).fetchone()
+        assert rows[0] == len(json.loads(LIVE.read_text())) and rows[1] == rows[0]
+        assert c.execute("select mismatches from runs").fetchone() == (0,)
+    # valid JSON with a garbage value and a wrong published AQI, served over HTTP
+    records = json.loads(LIVE.read_text())
+    records[0]["PM10"] = "12#"
+    records[1]["AQI"] = str(int(records[1]["AQI"]) + 40)
+    records[1]["PM2_5"] = str(int(records[1]["PM2_5"]) + 1)  # so the record is revised
+    with FaultServer() as server:
+        server.script(
+            "/live", then=Reply(200, body=json.dumps(records, ensure_ascii=False).encode())
+        )
+        second = ingest(cfg, "cnemc-air-live", url=server.url("/live"), all_sites=True)
+    assert second.status == "partial" and second.rejected == 1
+    assert any("12#" in p or "PM10" in p for p in second.problems)
+    assert second.mismatches == 1
+    assert second.revised >= 2  # the published AQI and the PM2.5 value
