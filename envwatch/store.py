@@ -339,8 +339,28 @@ ALTER TABLE run_ledger ADD COLUMN faults TEXT;
 ALTER TABLE run_ledger ADD COLUMN pid INTEGER
 """
 
+_SCHEMA_V5 = """
+CREATE TABLE score (
+    period TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    value REAL,
+    value_text TEXT,
+    unit TEXT,
+    goal TEXT NOT NULL,
+    met INTEGER,
+    previous REAL,
+    trend TEXT,
+    detail TEXT,
+    period_start TEXT NOT NULL,
+    period_end TEXT NOT NULL,
+    computed_at TEXT NOT NULL,
+    PRIMARY KEY (period, target_id)
+) STRICT
+"""
+
 # Each entry brings a store from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -513,6 +533,11 @@ class Store:
                        w.qc_withheld, w.below_detection, s.control_level, s.target_class,
                        s.province, s.basin, s.district, w.period_end
                 FROM water_sample w LEFT JOIN sites s ON s.site_id = w.site_id""",
+            "scorecard": """
+                SELECT period, target_id, label, value, value_text, unit, goal,
+                       CASE met WHEN 1 THEN 1 WHEN 0 THEN 0 END AS met, previous, trend, detail,
+                       period_start, period_end, computed_at
+                FROM score""",
             "water_periods": """
                 SELECT p.site_id, s.name AS site_name, s.water_type, p.kind, p.period,
                        p.n_samples, p.class, p.class_label, p.status, p.main_pollutants,
