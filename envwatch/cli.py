@@ -352,3 +352,41 @@ def schedule(obj: _Context, run_now: bool) -> None:
     from envwatch.schedule import run_scheduler
 
     raise SystemExit(run_scheduler(obj.loaded, db=obj.db, run_now=run_now))
+
+
+@main.command()
+@click.option(
+    "--period",
+    default=None,
+    help="2026 (year; the current year runs to today), 2026-11 (month) or 2026-W47 (ISO week). "
+    "Default: this year to date.",
+)
+@click.pass_obj
+def score(obj: _Context, period: str | None) -> None:
+    """Score the plan's targets for a period and keep the rows (view `scorecard`).
+
+    \b
+    Examples:
+      envwatch score
+      envwatch score --period 2026-W47
+      envwatch score --period 2026-10
+    """
+    import pandas as pd
+
+    from envwatch import scoring
+    from envwatch.pipeline import open_store
+    from envwatch.query import format_table
+
+    today = datetime.now(obj.loaded.tz).date()
+    store = open_store(obj.loaded, obj.db)
+    try:
+        df = scoring.score(obj.loaded, store, period or str(today.year), today=today)
+        with store.writer_lock(timeout=600):
+            scoring.save(store, df)
+    finally:
+        store.close()
+    shown = df.assign(
+        met=df["met"].map(lambda m: "无数据" if m is pd.NA or m is None else ("✓" if m else "✗"))
+    )[["label", "goal", "value_text", "met", "trend", "detail"]]
+    click.echo(f"{df['period'].iloc[0]}（{df['period_start'].iloc[0]} 至 {df['period_end'].iloc[0]}）")
+    click.echo(format_table(shown.rename(columns={"label": "目标", "goal": "目标值", "value_text": "本期", "met": "达标", "trend": "趋势", "detail": "说明"})))

@@ -796,9 +796,10 @@ def _register_sites(ctx: _Run, reading: Reading, obs: pd.DataFrame) -> None:
     if kind == "lab-sheet":
         # the sheet reader already decided which sections are new (--add-sites)
         if "new" in reading.sites.columns:
-            new = reading.sites.loc[reading.sites["new"].astype(bool)]
+            new = reading.sites.loc[reading.sites["new"].astype(bool)].drop(columns=["new"])
             if not new.empty:
-                _add_sites(ctx.store, new.drop(columns=["new"]), "water", "sheet")
+                _locate(ctx.loaded, new)
+                _add_sites(ctx.store, new, "water", "sheet")
                 ctx.registry.update(new["site_id"].tolist())
         return
     unknown_ids = sorted(set(obs["site_id"].unique().tolist()) - ctx.registry)
@@ -872,6 +873,26 @@ def normalise(reading: Reading) -> tuple[pd.DataFrame, list[Reject]]:
         )
         out = out.loc[~dup]
     return out.reset_index(drop=True), rejects
+
+
+def _locate(loaded: LoadedConfig, sites: pd.DataFrame) -> None:
+    """Give new sites with WGS-84 coordinates in the region's city their district, in place."""
+    if "lon" not in sites or "lat" not in sites:
+        return
+    has = sites["lon"].notna() & sites["lat"].notna()
+    if not has.any():
+        return
+    region = loaded.config.region
+    found = geo.assign_districts(
+        sites.loc[has, "lon"].astype(float).tolist(),
+        sites.loc[has, "lat"].astype(float).tolist(),
+        region.province,
+        region.city,
+    )
+    sites.loc[has, "district"] = found
+    sites.loc[has, "city"] = [region.city if d else None for d in found]
+    sites.loc[has, "province"] = [region.province if d else None for d in found]
+    sites.loc[has, "district_source"] = ["boundary" if d else None for d in found]
 
 
 def _add_sites(store: Store, new: pd.DataFrame, kind: str, origin: str) -> None:

@@ -238,6 +238,7 @@ def summary(
     *,
     min_control_level: str = "市控",
     kind: str | None = None,
+    sites: Sequence[str] | None = None,
 ) -> dict[str, object]:
     """The period's water picture for sections of `min_control_level` and above.
 
@@ -245,10 +246,13 @@ def summary(
     劣Ⅴ, with their names), compliance (达标率 against each section's target class), the
     sections missing their target, the river descriptions (rivers with five or more sections),
     the CWQI of each section, and the registry's sections with no data (left out, listed).
-    Classes come from the period means (`period_classes`).
+    Classes come from the period means (`period_classes`). `sites` limits the sections (e.g.
+    to a district's); by default every water section of the registry counts.
     """
     classes = period_classes(store, start, end, kind=kind)
     registry = store.sites("water")
+    if sites is not None:
+        registry = registry.loc[registry["site_id"].isin(list(sites))]
     registry = registry.loc[at_or_above(registry["control_level"], min_control_level)]
     if not classes.empty:
         classes = classes.loc[classes["site_id"].isin(registry["site_id"])]

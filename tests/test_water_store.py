@@ -283,3 +283,24 @@ def test_summary_good_ratio_class_v_and_compliance(tmp_path: Path) -> None:
     assert s["class_v"] == 1 and s["class_v_sections"] == ["乙河"]
     assert s["compliance"] == 50.0 and s["missing_target"] == ["乙河"]
     assert "zh-4" in s["no_data"] and "zh-3" not in s["no_data"]
+
+
+def test_a_section_added_from_a_sheet_gets_its_district_from_its_coordinates(
+    tmp_path: Path, config_path: Path, db_path: Path
+) -> None:
+    csv = tmp_path / "new.csv"
+    csv.write_text(
+        "section,sampled_at,water_type,lon,lat,ph,do,codmn,nh3n,tp\n"
+        "龙赛医院旁河道,2026-11-02 09:00,river,121.7130,29.9572,7.4,6.2,3.3,0.6,0.12\n",
+        encoding="utf-8",
+    )
+    added = CliRunner().invoke(
+        main,
+        ["--config", str(config_path), "ingest", "lab-sheet", "--file", str(csv), "--add-sites"],
+    )
+    assert added.exit_code == 0, added.output
+    with _db(db_path) as c:
+        site = c.execute(
+            "select district, city, lon, lat from sites where site_id = '龙赛医院旁河道'"
+        ).fetchone()
+    assert site == ("镇海区", "宁波市", 121.713, 29.9572)

@@ -1,0 +1,432 @@
+"""The plan's targets, scored per period: value, goal, met, the previous period and the trend.
+
+Periods are local calendar periods, both ends included: ``2026`` (the year; for the current year
+it ends today: year to date), ``2026-11`` (a month), ``2026-W47`` (an ISO week, Monday to
+Sunday). The previous period is the week, month or year before; for a year to date it is the
+same span of the year before.
+
+A target with no data in the period says so (value NaN, ``value_text`` 无数据) and is never
+scored as met. The goals come from stations.yaml (`targets:`), never from code.
+
+Air targets use the district's values (HJ 663: mean of its city stations, background stations
+excluded, with the coverage rule); water targets the period means of the sections of the
+configured control level and above (GB 3838, 环办〔2011〕22号).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from envwatch import air, water
+from envwatch.config import LoadedConfig, Target
+from envwatch.errors import UsageError
+from envwatch.store import Store, iso, utcnow
+
+SCORE_COLUMNS = (
+    "period",
+    "target_id",
+    "label",
+    "value",
+    "value_text",
+    "unit",
+    "goal",
+    "met",
+    "previous",
+    "trend",
+    "detail",
+    "period_start",
+    "period_end",
+)
+
+NO_DATA = "无数据"
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+_OP_TEXT = {">=": "≥", "<=": "≤", "==": "=", ">": ">", "<": "<"}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A scoring period: local dates `start` … `end`, both included."""
+
+    label: str
+    kind: str  # week, month, year
+    start: date
+    end: date
+
+    def previous(self) -> Period:
+        """The period before: the week, month or year before (a year to date: same span)."""
+        if self.kind == "week":
+            start = self.start - timedelta(days=7)
+            iso_year, week, _ = start.isocalendar()
+            return Period(f"{iso_year}-W{week:02d}", "week", start, start + timedelta(days=6))
+        if self.kind == "month":
+            last = self.start - timedelta(days=1)
+            start = last.replace(day=1)
+            return Period(f"{start:%Y-%m}", "month", start, last)
+        start = self.start.replace(year=self.start.year - 1)
+        try:
+            end = self.end.replace(year=self.end.year - 1)
+        except ValueError:  # 29 February
+            end = self.end.replace(year=self.end.year - 1, day=28)
+        return Period(str(start.year), "year", start, end)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def parse_period(text: str, today: date) -> Period:
+    """``2026``, ``2026-11`` or ``2026-W47`` -> Period; the current year or month ends today."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d{4})-W(\d{1,2})", text)
+    if m:
+        try:
+            start = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        except ValueError:
+            raise UsageError(f"'{text}' is not an ISO week: write e.g. 2026-W47") from None
+        return Period(
+            f"{m.group(1)}-W{int(m.group(2)):02d}", "week", start, start + timedelta(days=6)
+        )
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
+    if m:
+        year, month = int(m.group(1)), int(m.group(2))
+        if not 1 <= month <= 12:
+            raise UsageError(f"'{text}' is not a month: write e.g. 2026-11")
+        start = date(year, month, 1)
+        end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        return Period(f"{year}-{month:02d}", "month", start, min(end, max(today, start)))
+    m = re.fullmatch(r"(\d{4})", text)
+    if m:
+        year = int(m.group(1))
+        start = date(year, 1, 1)
+        return Period(str(year), "year", start, min(date(year, 12, 31), max(today, start)))
+    raise UsageError(
+        f"'{text}' is not a period: write a year (2026), a month (2026-11) or a week (2026-W47)"
+    )
+
+
+def last_complete_week(today: date) -> str:
+    """The ISO week before the one `today` is in, e.g. ``2026-W47``."""
+    monday = today - timedelta(days=today.weekday()) - timedelta(days=7)
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    """One target measured over one period."""
+
+    value: float | None
+    text: str
+    detail: str = ""
+    extra_ok: bool = True  # a further condition of the goal (e.g. "and falling")
+
+
+class _Context:
+    def __init__(self, loaded: LoadedConfig, store: Store) -> None:
+        self.loaded = loaded
+        self.store = store
+        self._districts: list[str] | None = None
+        self._air: dict[tuple[date, date], pd.DataFrame] = {}
+        self._water: dict[tuple[date, date, str, str], dict[str, Any]] = {}
+
+    @property
+    def region(self) -> Any:
+        return self.loaded.config.region
+
+    def districts(self) -> list[str]:
+        if self._districts is None:
+            from envwatch.geo import district_boundaries
+
+            self._districts = district_boundaries(self.region.province, self.region.city)[
+                "district"
+            ].tolist()
+        return self._districts
+
+    def air_summary(self, period: Period) -> pd.DataFrame:
+        key = (period.start, period.end)
+        if key not in self._air:
+            self._air[key] = air.district_summary(
+                self.store, period.start, period.end, self.districts(), city=self.region.city
+            )
+        return self._air[key]
+
+    def district_row(self, period: Period) -> pd.Series | None:
+        df = self.air_summary(period)
+        rows = df.loc[df["district"] == self.region.district]
+        if rows.empty or bool(rows["no_data"].iloc[0]):
+            return None
+        return rows.iloc[0]
+
+    def water_sites(self, scope: str) -> list[str]:
+        """Water sections a target covers: the district's (default), the city's, or all."""
+        sites = self.store.sites("water")
+        if scope == "district":
+            sites = sites.loc[sites["district"] == self.region.district]
+        elif scope == "city":
+            sites = sites.loc[sites["city"] == self.region.city]
+        elif scope != "all":
+            raise UsageError(f"targets: water scope '{scope}' is not district, city or all")
+        return sites["site_id"].tolist()
+
+    def water_summary(self, period: Period, level: str, scope: str) -> dict[str, Any]:
+        key = (period.start, period.end, level, scope)
+        if key not in self._water:
+            self._water[key] = water.summary(
+                self.store,
+                period.start,
+                period.end,
+                min_control_level=level,
+                sites=self.water_sites(scope),
+            )
+        return self._water[key]
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+
+
+def _good_day_ratio(ctx: _Context, t: Target, p: Period) -> Measure:
+    row = ctx.district_row(p)
+    if row is None:
+        return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效日数据")
+    ratio = float(row["good_day_ratio"])
+    return Measure(
+        ratio,
+        f"{_fmt(ratio)}%",
+        f"有效天数 {int(row['n_valid_days'])}，优良 {int(row['good_days'])} 天，"
+        f"轻度及以上污染 {int(row['polluted_days'])} 天",
+    )
+
+
+def _rank(ctx: _Context, t: Target, p: Period) -> Measure:
+    df = ctx.air_summary(p)
+    me = df.loc[df["district"] == ctx.region.district]
+    with_data = df.loc[~df["no_data"]]
+    missing = df.loc[df["no_data"], "district"].tolist()
+    missing_text = f"；无数据：{'、'.join(missing)}" if missing else ""
+    if me.empty or bool(me["no_data"].iloc[0]):
+        return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效日数据{missing_text}")
+    rank = int(me["rank_good_day_ratio"].iloc[0])
+    ci_rank = me["rank_comprehensive_index"].iloc[0]
+    order = with_data.sort_values("rank_good_day_ratio")
+    listing = "、".join(
+        f"{name}{_fmt(ratio)}%"
+        for name, ratio in zip(
+            order["district"].tolist(), order["good_day_ratio"].astype(float).tolist(), strict=True
+        )
+        if not math.isnan(ratio)
+    )
+    ci_text = f"，综合指数排名第 {int(ci_rank)} 名" if not pd.isna(ci_rank) else ""
+    return Measure(
+        float(rank),
+        f"第 {rank} 名（{len(with_data)} 个区县有数据）",
+        f"优良率排名：{listing}{ci_text}{missing_text}",
+    )
+
+
+def _pm25(ctx: _Context, t: Target, p: Period) -> Measure:
+    row = ctx.district_row(p)
+    if row is None or pd.isna(row["pm25_mean"]):
+        return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效 PM2.5 日均值")
+    mean = float(row["pm25_mean"])
+    note = "年度目标，年初至今均值" if p.kind == "year" else "年度目标，此为本期均值，仅供参考"
+    validity = "" if bool(row["pm25_valid"]) else f"；有效性不足（HJ 663）：{row['validity_note']}"
+    return Measure(mean, f"{_fmt(mean)} µg/m³", f"{note}，{int(row['n_pm25'])} 个有效日{validity}")
+
+
+def _co_control(ctx: _Context, t: Target, p: Period) -> Measure:
+    row = ctx.district_row(p)
+    if row is None or pd.isna(row["o3_8h_p90"]):
+        return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效臭氧日最大8小时值")
+    p90 = float(row["o3_8h_p90"])
+    before = ctx.district_row(p.previous())
+    falling = True
+    trend_note = "上期无数据"
+    if before is not None and not pd.isna(before["o3_8h_p90"]):
+        falling = p90 <= float(before["o3_8h_p90"])
+        trend_note = f"上期 {_fmt(float(before['o3_8h_p90']))}，{'未上升' if falling else '上升'}"
+    wants_falling = str(t.params.get("trend", "")) == "falling"
+    detail = (
+        f"首要污染物为 PM2.5 的天数 {int(row['days_primary_pm25'])}，为 O3 的天数 "
+        f"{int(row['days_primary_o3'])}；污染天中 PM2.5 主导 {int(row['polluted_days_pm25'])} 天、"
+        f"O3 主导 {int(row['polluted_days_o3'])} 天；O3-8h 第90百分位 {_fmt(p90)}（{trend_note}）"
+    )
+    return Measure(p90, f"{_fmt(p90)} µg/m³", detail, extra_ok=falling or not wants_falling)
+
+
+def _water_level(t: Target) -> str:
+    return str(t.params.get("min_control_level", "市控"))
+
+
+def _water(ctx: _Context, t: Target, p: Period) -> dict[str, Any]:
+    return ctx.water_summary(p, _water_level(t), str(t.params.get("scope", "district")))
+
+
+def _no_water(ctx: _Context, t: Target, s: dict[str, Any]) -> Measure:
+    scope = str(t.params.get("scope", "district"))
+    where = {"district": ctx.region.district, "city": ctx.region.city}.get(scope, "")
+    if not s["sections"]:
+        return Measure(
+            None,
+            NO_DATA,
+            f"stations.yaml 中尚无{where}{_water_level(t)}及以上的断面（sites 中 kind: water，"
+            f"district: {where}）"
+            if where
+            else "stations.yaml 中尚无断面",
+        )
+    return Measure(
+        None, NO_DATA, f"{where}{_water_level(t)}及以上断面 {s['sections']} 个，本期均无水质数据"
+    )
+
+
+def _water_good(ctx: _Context, t: Target, p: Period) -> Measure:
+    s = _water(ctx, t, p)
+    if not s["evaluated"]:
+        return _no_water(ctx, t, s)
+    return Measure(
+        float(s["good_ratio"]),
+        f"{_fmt(float(s['good_ratio']))}%",
+        f"评价断面 {s['evaluated']} 个（{_water_level(t)}及以上）"
+        + (f"；无数据 {len(s['no_data'])} 个" if s["no_data"] else ""),
+    )
+
+
+def _water_class_v(ctx: _Context, t: Target, p: Period) -> Measure:
+    s = _water(ctx, t, p)
+    if not s["evaluated"]:
+        return _no_water(ctx, t, s)
+    names = "、".join(s["class_v_sections"])
+    return Measure(
+        float(s["class_v"]),
+        f"{s['class_v']} 个",
+        f"Ⅴ类及劣Ⅴ类：{names}" if names else f"评价断面 {s['evaluated']} 个，无Ⅴ类及劣Ⅴ类",
+    )
+
+
+def _water_compliance(ctx: _Context, t: Target, p: Period) -> Measure:
+    s = _water(ctx, t, p)
+    if not s["evaluated"]:
+        return _no_water(ctx, t, s)
+    if not s["compliance_evaluated"]:
+        return Measure(None, NO_DATA, "本期有数据的断面均未设目标类别（target_class）")
+    missing = "、".join(s["missing_target"])
+    return Measure(
+        float(s["compliance"]),
+        f"{_fmt(float(s['compliance']))}%",
+        f"评价断面 {s['compliance_evaluated']} 个" + (f"；未达标：{missing}" if missing else ""),
+    )
+
+
+def _not_collected(what: str) -> Callable[[_Context, Target, Period], Measure]:
+    def measure(ctx: _Context, t: Target, p: Period) -> Measure:
+        return Measure(None, NO_DATA, f"尚无{what}数据")
+
+    return measure
+
+
+MEASURES: dict[str, Callable[[_Context, Target, Period], Measure]] = {
+    "air.good_day_ratio": _good_day_ratio,
+    "air.rank_in_city": _rank,
+    "air.pm25_annual": _pm25,
+    "air.pm25_o3_co_control": _co_control,
+    "water.good_ratio": _water_good,
+    "water.no_class_v": _water_class_v,
+    "water.target_compliance": _water_compliance,
+    "zero_discharge.outfalls": _not_collected("排口巡查"),
+    "zero_waste.indicators": _not_collected("无废城市指标"),
+    "zero_waste.cells": _not_collected("无废城市细胞"),
+}
+
+
+def _goal_text(t: Target) -> str:
+    if isinstance(t.goal, str):
+        text = {"all": "全部达标"}.get(t.goal, t.goal)
+    else:
+        text = f"{_OP_TEXT[t.op]} {_fmt(float(t.goal), 2)}{t.unit}"
+    if t.params.get("trend") == "falling":
+        text += "，且不上升"
+    return text
+
+
+def _met(t: Target, m: Measure) -> bool | None:
+    if m.value is None or (isinstance(m.value, float) and math.isnan(m.value)):
+        return None
+    if isinstance(t.goal, str):
+        return None
+    return bool(_OPS[t.op](m.value, float(t.goal))) and m.extra_ok
+
+
+def _trend(value: float | None, previous: float | None) -> str:
+    if value is None or previous is None:
+        return ""
+    if abs(value - previous) < 1e-9:
+        return "→"
+    return "↑" if value > previous else "↓"
+
+
+def score(
+    loaded: LoadedConfig, store: Store, period: str | Period, *, today: date | None = None
+) -> pd.DataFrame:
+    """Score every target of the configuration over `period`; one row per target.
+
+    Columns: `SCORE_COLUMNS`. ``met`` is a pandas boolean, <NA> when there is no data (never
+    met). ``previous`` is the value over the period before; ``trend`` ↑ ↓ → compares them.
+    """
+    today = today or datetime.now(loaded.tz).date()
+    p = period if isinstance(period, Period) else parse_period(period, today)
+    ctx = _Context(loaded, store)
+    rows = []
+    for t in loaded.config.targets:
+        measure = MEASURES[t.id]
+        now = measure(ctx, t, p)
+        before = measure(ctx, t, p.previous())
+        rows.append(
+            {
+                "period": p.label,
+                "target_id": t.id,
+                "label": t.label,
+                "value": now.value if now.value is not None else float("nan"),
+                "value_text": now.text,
+                "unit": t.unit,
+                "goal": _goal_text(t),
+                "met": _met(t, now),
+                "previous": before.value if before.value is not None else float("nan"),
+                "trend": _trend(now.value, before.value),
+                "detail": now.detail,
+                "period_start": p.start.isoformat(),
+                "period_end": p.end.isoformat(),
+            }
+        )
+    df = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    df["met"] = df["met"].astype("boolean")
+    return df
+
+
+def save(store: Store, df: pd.DataFrame) -> None:
+    """Store scorecard rows (view ``scorecard``), replacing the same period's earlier rows."""
+    if df.empty:
+        return
+    out = df.copy()
+    out["met"] = out["met"].map(lambda v: None if pd.isna(v) else int(bool(v)))
+    out["computed_at"] = iso(utcnow())
+    with store.transaction():
+        store.conn.execute("DELETE FROM score WHERE period = ?", (str(out["period"].iloc[0]),))
+        store.replace_rows("score", out, [*SCORE_COLUMNS, "computed_at"])
