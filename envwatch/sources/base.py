@@ -44,12 +44,17 @@ class Reading:
     """The result of parsing one payload.
 
     `observations` has `OBSERVATION_COLUMNS`; `sites` has at least ``site_id`` and ``name`` for
-    every site the payload mentions (plus what else it says: lon, lat, city, province, basin ...).
+    every site the payload mentions (plus what else it says: lon, lat, city, province, basin ...;
+    a boolean ``new`` column marks sites a sheet adds with --add-sites). `records` is for
+    register-like sheets (zones, cells).
     """
 
     observations: pd.DataFrame
     rejects: list[Reject] = field(default_factory=list)
     sites: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["site_id", "name"]))
+    # For sheets whose rows are a register rather than readings (zero-discharge zones,
+    # zero-waste cells): one row per zone or cell, columns as the reader documents.
+    records: pd.DataFrame | None = None
 
 
 def empty_observations() -> pd.DataFrame:
