@@ -93,7 +93,7 @@ class Feed:
                 if fault == "truncate":
                     return Reply(200, body=body, truncate=len(body) // 3)
                 if fault == "stall":
-                    return Reply(200, body=body, delay=0.3)
+                    return Reply(200, body=body, delay=0.6)
                 return Reply(200, body=b"<html><body>502 Bad Gateway</body></html>")
             self.served[day] = version
             return Reply(200, body=body)
@@ -121,7 +121,7 @@ def main() -> None:
         text = text.replace(
             "lookback: 2d ",
             "lookback: 2d\n    http: {retries: 2, backoff_base: 0.001, backoff_max: 0.002, "
-            "read_timeout: 0.15}\n    # ",
+            "read_timeout: 0.3}\n    # ",
         )
         cfg_path.write_text(text, encoding="utf-8")
         loaded = load_config(cfg_path)

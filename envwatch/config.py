@@ -228,6 +228,27 @@ class Target(_Strict):
         return v
 
 
+class Indicator(_Strict):
+    """A zero-waste city (无废城市) indicator: its goal and the direction that is good."""
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    unit: str = ""
+    goal: float
+    op: Literal[">=", "<=", "==", "<", ">"] = ">="
+    aliases: list[str] = Field(default_factory=list)
+
+
+class CellType(_Strict):
+    """A kind of zero-waste cell (无废城市细胞) and the other names sheets use for it."""
+
+    type: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+
+
+OUTFALL_ITEMS = ("nh3n", "cod", "tp")
+
+
 class Config(_Strict):
     """The whole of stations.yaml."""
 
@@ -237,6 +258,38 @@ class Config(_Strict):
     sites: list[Site] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+    # 污水零直排: a rain-day sample above any of these (mg/L) is a violation, by outfall type
+    outfall_limits: dict[Literal["rain", "sewage", "combined"], dict[str, float]] = Field(
+        default_factory=dict
+    )
+    # 无废城市: the indicators with goals, the kinds of cells and each year's task per kind
+    indicators: list[Indicator] = Field(default_factory=list)
+    cell_types: list[CellType] = Field(default_factory=list)
+    cell_tasks: dict[int, dict[str, int]] = Field(default_factory=dict)
+
+    @field_validator("outfall_limits")
+    @classmethod
+    def _outfall_items(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for kind, limits in v.items():
+            unknown = sorted(set(limits) - set(OUTFALL_ITEMS))
+            if unknown:
+                raise ValueError(
+                    f"outfall_limits.{kind}: unknown item {', '.join(unknown)}; use "
+                    f"{', '.join(OUTFALL_ITEMS)} (mg/L)"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _cell_tasks_known(self) -> Config:
+        types = {c.type for c in self.cell_types}
+        for year, tasks in self.cell_tasks.items():
+            unknown = sorted(set(tasks) - types)
+            if unknown:
+                raise ValueError(
+                    f"cell_tasks.{year}: unknown cell type {', '.join(unknown)}; "
+                    f"cell_types lists {', '.join(sorted(types)) or 'none'}"
+                )
+        return self
 
     @field_validator("timezone")
     @classmethod

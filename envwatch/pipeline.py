@@ -26,12 +26,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from envwatch import air, geo, water
+from envwatch import air, geo, outfalls, water
 from envwatch.config import LoadedConfig, Source, parse_duration
 from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
 from envwatch.sources import cnemc_air_archive, cnemc_air_live, cnemc_water, lab_sheet
 from envwatch.sources.base import Reading, Reject
-from envwatch.store import PARAMETERS, SITE_COLUMNS, Store, utcnow
+from envwatch.store import PARAMETERS, SITE_COLUMNS, Store, UpsertCounts, utcnow
 
 log = logging.getLogger("envwatch.ingest")
 
@@ -128,6 +128,7 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     district boundaries; a configured district that disagrees with the boundaries is reported.
     """
     cfg = loaded.config
+    store.register_parameters([(i.id, i.name, i.unit, "indicator") for i in cfg.indicators])
     digest = hashlib.sha256(
         json.dumps(
             [cfg.region.model_dump(), [s.model_dump() for s in cfg.sites]],
@@ -373,7 +374,8 @@ class _Run:
 
 
 WINDOWED = ("cnemc-air-archive",)
-SUPPORTED = ("cnemc-air-archive", "cnemc-air-live", "cnemc-water", "lab-sheet")
+SHEETS = ("lab-sheet", "outfall-sheet", "zone-sheet", "indicator-sheet", "cells-sheet")
+SUPPORTED = ("cnemc-air-archive", "cnemc-air-live", "cnemc-water", *SHEETS)
 
 
 def _run(
@@ -388,7 +390,7 @@ def _run(
             f"source kind '{source.kind}' cannot be ingested by this version of envwatch yet"
         )
     files = request.files
-    if source.kind == "lab-sheet" and not files and not source.folder and not request.reparse:
+    if source.kind in SHEETS and not files and not source.folder and not request.reparse:
         raise UsageError(
             f"source '{source.name}' reads staff sheets: give them with --file PATH "
             "(or set `folder:` in the config)"
@@ -579,11 +581,15 @@ def _payloads(
         "cnemc-air-live": ("*.json",),
         "cnemc-water": ("*.json",),
         "lab-sheet": ("*.csv", "*.xlsx"),
+        "outfall-sheet": ("*.csv", "*.xlsx"),
+        "zone-sheet": ("*.csv", "*.xlsx", "*.geojson", "*.json"),
+        "indicator-sheet": ("*.csv", "*.xlsx"),
+        "cells-sheet": ("*.csv", "*.xlsx"),
     }[kind]
     if files:
         yield from _local_files(files, patterns)
         return
-    if kind == "lab-sheet":
+    if kind in SHEETS:
         folder = loaded.resolve(source.folder)
         assert folder is not None
         yield from _local_files([folder], patterns)
@@ -705,15 +711,52 @@ def _read(ctx: _Run, payload: Payload, data: bytes) -> Reading:
         ctx.total_pages = info.total_pages
         reading.observations["averaging"] = "auto"
         return reading
-    reading = lab_sheet.read(
-        data,
-        name=payload.name,
-        known_sites=ctx.store.sites("water"),
-        add_sites=ctx.add_sites,
-        tz=tz,
+    if kind == "lab-sheet":
+        reading = lab_sheet.read(
+            data,
+            name=payload.name,
+            known_sites=ctx.store.sites("water"),
+            add_sites=ctx.add_sites,
+            tz=tz,
+        )
+        reading.observations["averaging"] = "lab"
+        return reading
+    return _read_staff_sheet(ctx, payload, data)
+
+
+def _read_staff_sheet(ctx: _Run, payload: Payload, data: bytes) -> Reading:
+    """The zero-discharge and zero-waste sheets (sources/outfall_sheet.py etc.)."""
+    from envwatch.sources import cells_sheet, indicator_sheet, outfall_sheet, zone_sheet
+
+    cfg, tz, now = ctx.loaded.config, ctx.loaded.config.timezone, utcnow()
+    kind = ctx.source.kind
+    if kind == "outfall-sheet":
+        return outfall_sheet.read(
+            data,
+            name=payload.name,
+            known_sites=ctx.store.sites("outfall"),
+            add_sites=ctx.add_sites,
+            tz=tz,
+            now=now,
+        )
+    if kind == "zone-sheet":
+        return zone_sheet.read(data, name=payload.name, tz=tz, now=now)
+    if kind == "indicator-sheet":
+        table = pd.DataFrame(
+            [
+                {"id": i.id, "name": i.name, "unit": i.unit, "aliases": i.aliases}
+                for i in cfg.indicators
+            ],
+            columns=["id", "name", "unit", "aliases"],
+        )
+        return indicator_sheet.read(
+            data, name=payload.name, indicators=table, district=cfg.region.district, tz=tz, now=now
+        )
+    types = pd.DataFrame(
+        [{"type": c.type, "aliases": c.aliases} for c in cfg.cell_types],
+        columns=["type", "aliases"],
     )
-    reading.observations["averaging"] = "lab"
-    return reading
+    return cells_sheet.read(data, name=payload.name, cell_types=types, tz=tz, now=now)
 
 
 def _ingest_payload(ctx: _Run, payload: Payload) -> None:
@@ -738,8 +781,10 @@ def _ingest_payload(ctx: _Run, payload: Payload) -> None:
             run_id, payload.name, sha, source.name, payload.fetched_at, "failed", error=str(e)
         )
         return
-    obs, rejects = normalise(reading)
-    result.fetched += len(reading.observations)
+    obs, rejects = normalise(reading, {i.id: i.unit for i in ctx.loaded.config.indicators})
+    result.fetched += len(reading.observations) + (
+        len(reading.records) if reading.records is not None else 0
+    )
     _register_sites(ctx, reading, obs)
     unknown = ~obs["site_id"].isin(ctx.registry)
     if unknown.any():
@@ -752,8 +797,13 @@ def _ingest_payload(ctx: _Run, payload: Payload) -> None:
         store.add_rejects(run_id, source.name, payload.name, rejects)
         derived = air.derive(store, upsert.written, upsert.state, tz)
         samples, periods = water.derive(store, upsert.written, source.name, tz)
+        outfalls.derive(store, upsert.written, ctx.loaded.config.outfall_limits)
+        records = _store_records(ctx, reading)
+        upsert.counts += records
         # a payload whose every row was rejected has nothing usable: it failed
-        nothing = obs.empty and bool(rejects)
+        nothing = (
+            obs.empty and bool(rejects) and not (records.new + records.revised + records.unchanged)
+        )
         store.record_payload(
             run_id,
             payload.name,
@@ -790,17 +840,71 @@ def _ingest_payload(ctx: _Run, payload: Payload) -> None:
         result.data_to = max(result.data_to, hi) if result.data_to else hi
 
 
+def _store_records(ctx: _Run, reading: Reading) -> UpsertCounts:
+    """Zones and cells: register rows, with their district from their coordinates."""
+    counts = UpsertCounts()
+    if reading.records is None or reading.records.empty:
+        return counts
+    records = reading.records.copy()
+    _locate(ctx.loaded, records)
+    if ctx.source.kind == "zone-sheet":
+        cols = list(ZONE_COLUMNS)
+        table, key = "zones", "zone_id"
+    else:
+        cols = list(CELL_COLUMNS)
+        table, key = "cells", "cell_id"
+    for c in cols:
+        if c not in records:
+            records[c] = None
+    for c in records.columns:
+        if records[c].map(lambda v: isinstance(v, date)).any():
+            records[c] = records[c].map(lambda v: v.isoformat() if isinstance(v, date) else v)
+    return ctx.store.upsert_records(table, key, records[cols], cols, ctx.run_id)
+
+
+ZONE_COLUMNS = (
+    "zone_id",
+    "name",
+    "zone_type",
+    "status",
+    "town",
+    "started_on",
+    "due_on",
+    "accepted_on",
+    "reinspected_on",
+    "lon",
+    "lat",
+    "geometry",
+    "district",
+)
+CELL_COLUMNS = (
+    "cell_id",
+    "name",
+    "cell_type",
+    "address",
+    "lon",
+    "lat",
+    "status",
+    "built_on",
+    "district",
+)
+
+
 def _register_sites(ctx: _Run, reading: Reading, obs: pd.DataFrame) -> None:
     """Add the payload's unknown sites to the registry when asked (--all-sites, --add-sites)."""
     kind = ctx.source.kind
-    if kind == "lab-sheet":
-        # the sheet reader already decided which sections are new (--add-sites)
+    if kind in ("lab-sheet", "outfall-sheet"):
+        # the sheet reader already decided which sites are new (--add-sites)
         if "new" in reading.sites.columns:
             new = reading.sites.loc[reading.sites["new"].astype(bool)].drop(columns=["new"])
             if not new.empty:
                 _locate(ctx.loaded, new)
-                _add_sites(ctx.store, new, "water", "sheet")
+                site_kind = "water" if kind == "lab-sheet" else "outfall"
+                _add_sites(ctx.store, new, site_kind, "sheet")
                 ctx.registry.update(new["site_id"].tolist())
+        return
+    if kind == "indicator-sheet":
+        ctx.registry.add(ctx.loaded.config.region.district)
         return
     unknown_ids = sorted(set(obs["site_id"].unique().tolist()) - ctx.registry)
     if not unknown_ids or not ctx.all_sites:
@@ -822,11 +926,16 @@ def _register_sites(ctx: _Run, reading: Reading, obs: pd.DataFrame) -> None:
     ctx.registry.update(unknown_ids)
 
 
-def normalise(reading: Reading) -> tuple[pd.DataFrame, list[Reject]]:
-    """Canonical units and Unix-second times; unknown parameters and units become rejects."""
+def normalise(
+    reading: Reading, units: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, list[Reject]]:
+    """Canonical units and Unix-second times; unknown parameters and units become rejects.
+
+    `units` adds parameters defined by the configuration (indicators) with their units.
+    """
     obs = reading.observations
     rejects = list(reading.rejects)
-    canon = obs["parameter"].map({k: v[1] for k, v in PARAMETERS.items()})
+    canon = obs["parameter"].map({**{k: v[1] for k, v in PARAMETERS.items()}, **(units or {})})
     unknown = canon.isna()
     if unknown.any():
         for p in obs.loc[unknown, "parameter"].unique():

@@ -137,6 +137,8 @@ class Measure:
     text: str
     detail: str = ""
     extra_ok: bool = True  # a further condition of the goal (e.g. "and falling")
+    # for goals like "all met": whether every part is met (None: the goal is a number)
+    complete: bool | None = None
 
 
 class _Context:
@@ -335,10 +337,126 @@ def _water_compliance(ctx: _Context, t: Target, p: Period) -> Measure:
     )
 
 
-def _not_collected(what: str) -> Callable[[_Context, Target, Period], Measure]:
-    def measure(ctx: _Context, t: Target, p: Period) -> Measure:
-        return Measure(None, NO_DATA, f"尚无{what}数据")
+def _zones_text(ctx: _Context, p: Period) -> str:
+    zones = pd.read_sql_query("SELECT name, status, due_on FROM zones", ctx.store.conn)
+    if zones.empty:
+        return "尚无零直排区数据（zone-sheet）"
+    accepted = zones["status"].isin(["accepted", "reinspected"])
+    overdue = zones.loc[~accepted & zones["due_on"].notna() & (zones["due_on"] < p.end.isoformat())]
+    text = f"零直排区已验收 {int(accepted.sum())}/{len(zones)}（{100 * accepted.mean():.0f}%）"
+    if not overdue.empty:
+        text += f"，逾期未验收：{'、'.join(overdue['name'])}"
+    return text
 
+
+def _outfall_violations(ctx: _Context, t: Target, p: Period) -> Measure:
+    from envwatch import outfalls
+
+    registered = ctx.store.sites("outfall")
+    zones = _zones_text(ctx, p)
+    if registered.empty:
+        return Measure(None, NO_DATA, f"尚无排口数据（outfall-sheet）；{zones}")
+    zone_rows = outfalls.by_zone(ctx.store, p.start, p.end)
+    inspected = int(zone_rows["inspections"].sum())
+    missing = [n for names in zone_rows["not_inspected"] for n in names]
+    missing_text = (
+        f"；本期未巡查排口 {len(missing)} 个：{'、'.join(missing[:10])}"
+        + (" 等" if len(missing) > 10 else "")
+        if missing
+        else ""
+    )
+    if not inspected:
+        return Measure(None, NO_DATA, f"本期无排口巡查记录{missing_text}；{zones}")
+    violations = int(zone_rows["violations"].sum())
+    per_zone = "、".join(
+        f"{zone} {n} 次"
+        for zone, n in zip(zone_rows["zone"], zone_rows["violations"].astype(int), strict=True)
+        if n
+    )
+    detail = (
+        f"巡查 {inspected} 次，违规 {violations} 次（晴天排水 {int(zone_rows['dry_discharges'].sum())}，"
+        f"雨天超标 {int(zone_rows['rain_exceedances'].sum())}）"
+        + (f"；按区域：{per_zone}" if per_zone else "")
+        + f"{missing_text}；{zones}"
+    )
+    return Measure(float(violations), f"{violations} 次", detail)
+
+
+def _period_start(averaging: str, period_end: pd.Timestamp) -> pd.Timestamp:
+    months = {"year": 12, "quarter": 3, "month": 1}.get(averaging, 12)
+    return period_end - pd.DateOffset(months=months)
+
+
+def _indicators(ctx: _Context, t: Target, p: Period) -> Measure:
+    cfg = ctx.loaded.config
+    if not cfg.indicators:
+        return Measure(None, NO_DATA, "stations.yaml 未配置无废城市指标（indicators）")
+    rows = pd.read_sql_query(
+        "SELECT indicator_id, period, period_kind, value, unit, flag, period_end "
+        "FROM zero_waste_indicators",
+        ctx.store.conn,
+    )
+    tz = ctx.loaded.config.timezone
+    ends = (
+        pd.to_datetime(rows["period_end"], unit="s", utc=True)
+        .dt.tz_convert(tz)
+        .dt.tz_localize(None)
+    )
+    starts = [_period_start(a, e) for a, e in zip(rows["period_kind"], ends, strict=True)]
+    rows["start"] = pd.to_datetime(pd.Series(starts, dtype="datetime64[ns]"))
+    rows = rows.loc[rows["start"] <= pd.Timestamp(p.end)]
+    parts, met, missing = [], 0, 0
+    for ind in cfg.indicators:
+        mine = rows.loc[rows["indicator_id"] == ind.id].sort_values("period_end")
+        goal = f"{_OP_TEXT[ind.op]}{_fmt(ind.goal, 2)}{ind.unit}"
+        if mine.empty:
+            missing += 1
+            parts.append(f"{ind.name} 无数据（目标 {goal}）")
+            continue
+        last = mine.iloc[-1]
+        ok = _OPS[ind.op](float(last["value"]), ind.goal)
+        met += ok
+        provisional = "，暂估" if last["flag"] == "provisional" else ""
+        parts.append(
+            f"{ind.name} {_fmt(float(last['value']), 2)}{ind.unit}（{last['period']}{provisional}；目标 {goal}，"
+            f"{'达标' if ok else '未达标'}）"
+        )
+    have = len(cfg.indicators) - missing
+    if not have:
+        return Measure(None, NO_DATA, "；".join(parts))
+    text = f"{met}/{len(cfg.indicators)} 项达标" + (f"（{missing} 项无数据）" if missing else "")
+    measure = Measure(float(met), text, "；".join(parts))
+    measure.complete = missing == 0 and met == len(cfg.indicators)
+    return measure
+
+
+def _cells(ctx: _Context, t: Target, p: Period) -> Measure:
+    cfg = ctx.loaded.config
+    cells = pd.read_sql_query("SELECT cell_type, status, built_on FROM cells", ctx.store.conn)
+    year = p.end.year
+    built = cells.loc[
+        (cells["status"] == "built")
+        & (cells["built_on"] >= f"{year}-01-01")
+        & (cells["built_on"] <= p.end.isoformat())
+    ]
+    counts = built.groupby("cell_type").size()
+    tasks = cfg.cell_tasks.get(year)
+    built_text = "、".join(f"{k} {v}" for k, v in counts.items()) or "无"
+    if not tasks:
+        return Measure(
+            None,
+            NO_DATA,
+            f"stations.yaml 未设 {year} 年细胞建设任务（cell_tasks）；{year} 年已建成：{built_text}",
+        )
+    if cells.empty:
+        return Measure(None, NO_DATA, "尚无无废城市细胞数据（cells-sheet）")
+    done = {k: int(counts.get(k, 0)) for k in tasks}
+    n_met = sum(done[k] >= v for k, v in tasks.items())
+    detail = "、".join(
+        f"{k} {done[k]}/{v}{'' if done[k] >= v else '（未完成）'}" for k, v in tasks.items()
+    )
+    measure = Measure(float(n_met), f"{n_met}/{len(tasks)} 类完成", f"{year} 年建成/任务：{detail}")
+    measure.complete = n_met == len(tasks)
     return measure
 
 
@@ -350,9 +468,9 @@ MEASURES: dict[str, Callable[[_Context, Target, Period], Measure]] = {
     "water.good_ratio": _water_good,
     "water.no_class_v": _water_class_v,
     "water.target_compliance": _water_compliance,
-    "zero_discharge.outfalls": _not_collected("排口巡查"),
-    "zero_waste.indicators": _not_collected("无废城市指标"),
-    "zero_waste.cells": _not_collected("无废城市细胞"),
+    "zero_discharge.outfalls": _outfall_violations,
+    "zero_waste.indicators": _indicators,
+    "zero_waste.cells": _cells,
 }
 
 
@@ -370,7 +488,7 @@ def _met(t: Target, m: Measure) -> bool | None:
     if m.value is None or (isinstance(m.value, float) and math.isnan(m.value)):
         return None
     if isinstance(t.goal, str):
-        return None
+        return m.complete
     return bool(_OPS[t.op](m.value, float(t.goal))) and m.extra_ok
 
 

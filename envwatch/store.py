@@ -45,6 +45,7 @@ from envwatch.sources.base import Reject
 from envwatch.standards.water import PARAMETERS as WATER_PARAMETERS
 
 BUSY_TIMEOUT_MS = 30_000
+CACHE_KIB = 512 * 1024  # page cache of a writing connection, KiB
 
 # Canonical parameters: code -> (name shown to staff, unit, kind). Readers deliver these codes.
 PARAMETERS: dict[str, tuple[str, str, str]] = {
@@ -57,6 +58,9 @@ PARAMETERS: dict[str, tuple[str, str, str]] = {
     "aqi_published": ("AQI (published by the source, not computed)", "1", "air"),
     **{code: (p.name, p.unit, "water") for code, p in WATER_PARAMETERS.items()},
     "class_published": ("水质类别 (published by the source, 1-6, 6 = 劣Ⅴ)", "1", "water"),
+    "rain": ("天气 (1 雨天, 0 晴天)", "1", "outfall"),
+    "discharging": ("是否排水 (1 是, 0 否)", "1", "outfall"),
+    "flow": ("流量", "m³/h", "outfall"),
 }
 
 WATER_CODES = tuple(WATER_PARAMETERS)
@@ -359,8 +363,71 @@ CREATE TABLE score (
 ) STRICT
 """
 
+_SCHEMA_V6 = """
+CREATE TABLE zones (
+    zone_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    zone_type TEXT,
+    status TEXT,
+    town TEXT,
+    started_on TEXT,
+    due_on TEXT,
+    accepted_on TEXT,
+    reinspected_on TEXT,
+    lon REAL,
+    lat REAL,
+    geometry TEXT,
+    district TEXT,
+    run_id INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE cells (
+    cell_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    cell_type TEXT NOT NULL,
+    address TEXT,
+    lon REAL,
+    lat REAL,
+    status TEXT,
+    built_on TEXT,
+    district TEXT,
+    run_id INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE record_revisions (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    tbl TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    old TEXT NOT NULL,
+    new TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE outfall_check (
+    site_id TEXT NOT NULL,
+    period_end INTEGER NOT NULL,
+    rain INTEGER,
+    discharging INTEGER,
+    flow REAL,
+    nh3n REAL,
+    cod REAL,
+    tp REAL,
+    violation TEXT NOT NULL,
+    PRIMARY KEY (site_id, period_end)
+) STRICT, WITHOUT ROWID
+"""
+
 # Each entry brings a store from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
+MIGRATIONS: list[str] = [
+    _SCHEMA_V1,
+    _SCHEMA_V2,
+    _SCHEMA_V3,
+    _SCHEMA_V4,
+    _SCHEMA_V5,
+    _SCHEMA_V6,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -432,6 +499,10 @@ class Store:
             raise StoreError(f"{p}: could not switch the store to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # A day of national data lands at ~24,000 places of the observations B-tree (one per
+        # station and parameter): keep those pages cached so a large store ingests as fast as
+        # a small one (measured in benchmarks/bench_scale.py).
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         store = cls(conn, p, utc_offset_minutes=utc_offset_minutes)
         store.migrate()
         return store
@@ -538,6 +609,30 @@ class Store:
                        CASE met WHEN 1 THEN 1 WHEN 0 THEN 0 END AS met, previous, trend, detail,
                        period_start, period_end, computed_at
                 FROM score""",
+            "outfall_inspections": f"""
+                SELECT c.site_id, s.name AS outfall_name, s.zone, s.outfall_type,
+                       s.receiving_water, s.district,
+                       strftime('%Y-%m-%d %H:%M', c.period_end, 'unixepoch', {off}) AS time_local,
+                       CASE c.rain WHEN 1 THEN '雨天' WHEN 0 THEN '晴天' END AS weather,
+                       c.discharging, c.flow, c.nh3n, c.cod, c.tp, c.violation, c.period_end
+                FROM outfall_check c LEFT JOIN sites s ON s.site_id = c.site_id""",
+            "zero_discharge_zones": """
+                SELECT zone_id, name, zone_type, status, town, started_on, due_on, accepted_on,
+                       reinspected_on, lon, lat, district, geometry FROM zones""",
+            "zero_waste_cells": """
+                SELECT cell_id, name, cell_type, address, status, built_on, lon, lat, district
+                FROM cells""",
+            "zero_waste_indicators": f"""
+                SELECT o.parameter AS indicator_id, p.name AS indicator, o.averaging AS period_kind,
+                       CASE o.averaging
+                         WHEN 'year' THEN strftime('%Y', o.period_end - 1, 'unixepoch', {off})
+                         WHEN 'month' THEN strftime('%Y-%m', o.period_end - 1, 'unixepoch', {off})
+                         ELSE strftime('%Y', o.period_end - 1, 'unixepoch', {off}) || '-Q' ||
+                              ((cast(strftime('%m', o.period_end - 1, 'unixepoch', {off}) AS INTEGER) + 2) / 3)
+                       END AS period,
+                       o.value, p.unit, o.flag, o.site_id AS area, o.period_end
+                FROM observations o JOIN parameters p ON p.code = o.parameter
+                WHERE p.kind = 'indicator'""",
             "water_periods": """
                 SELECT p.site_id, s.name AS site_name, s.water_type, p.kind, p.period,
                        p.n_samples, p.class, p.class_label, p.status, p.main_pollutants,
@@ -906,6 +1001,69 @@ class Store:
             " WHERE " + " AND ".join(where) if where else ""
         )
         return pd.read_sql_query(sql, self.conn, params=params)
+
+    # -- registers (zones, cells) --------------------------------------------------------------
+
+    def upsert_records(
+        self, table: str, key: str, df: pd.DataFrame, cols: Sequence[str], run_id: int
+    ) -> UpsertCounts:
+        """Insert or update register rows (zones, cells) by `key`; a changed row is a revision
+        (old and new kept as JSON in ``record_revisions``)."""
+        counts = UpsertCounts()
+        if df.empty:
+            return counts
+        names = ", ".join(cols)
+        old_rows = {
+            r[0]: r[1:]
+            for r in self.conn.execute(
+                f"SELECT {key}, {', '.join(c for c in cols if c != key)} FROM {table}"
+            )
+        }
+        now = iso(utcnow())
+        others = [c for c in cols if c != key]
+        with self.transaction():
+            for row in rows_of(df, cols):
+                record = dict(zip(cols, row, strict=True))
+                new_values = tuple(record[c] for c in others)
+                old = old_rows.get(record[key])
+                if old is not None and tuple(old) == new_values:
+                    counts.unchanged += 1
+                    continue
+                if old is None:
+                    counts.new += 1
+                else:
+                    counts.revised += 1
+                    self.conn.execute(
+                        "INSERT INTO record_revisions (run_id, tbl, record_id, old, new) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (
+                            run_id,
+                            table,
+                            record[key],
+                            json.dumps(dict(zip(others, old, strict=True)), ensure_ascii=False),
+                            json.dumps(
+                                dict(zip(others, new_values, strict=True)), ensure_ascii=False
+                            ),
+                        ),
+                    )
+                self.conn.execute(
+                    f"INSERT OR REPLACE INTO {table} ({names}, run_id, updated_at) "
+                    f"VALUES ({', '.join('?' * len(cols))}, ?, ?)",
+                    (*row, run_id, now),
+                )
+        return counts
+
+    def register_parameters(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        """Add or update parameters defined by the configuration (code, name, unit, kind)."""
+        if not rows:
+            return
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO parameters (code, name, unit, kind) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(code) DO UPDATE SET name=excluded.name, unit=excluded.unit, "
+                "kind=excluded.kind",
+                rows,
+            )
 
     # -- derived tables ------------------------------------------------------------------------
 

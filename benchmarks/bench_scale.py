@@ -1,0 +1,266 @@
+"""How cost grows with work: 1, 30 and 365 days of national data on one machine.
+
+    .venv/bin/python benchmarks/bench_scale.py [--days 1 30 365] [--work DIR] [--keep]
+
+For each N: generate N synthetic national days (benchmarks/synth.py, seeded; cached in the work
+folder), then in a child process ingest them with envwatch (`--all-sites`, day by day as a
+backfill does) and measure time and peak memory; in the same run, a bare `sqlite3.executemany`
+of the same values (parsed outside the timing, a day at a time) into an empty table with the
+same key. Then on the N-day store: store size per million values, the time to recompute every
+derived hourly and daily result, the year-to-date scorecard, the weekly report (if the report
+module is installed) and each canned query (if `queries.yaml` exists).
+
+Goals (issue 9): envwatch ≥ 0.5 of the bare insert rate; peak memory under 2 GiB for the year;
+time per value from 30 to 365 days grows by at most 1.5x; scorecard < 10 s; report < 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+START = date(2025, 1, 1)
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from envwatch.config import load_config
+from envwatch.pipeline import ingest
+cfg, db, files = sys.argv[1], sys.argv[2], [Path(p) for p in sys.argv[3:]]
+loaded = load_config(cfg)
+t = time.perf_counter()
+new = 0
+for i in range(0, len(files), 7):
+    r = ingest(loaded, "cnemc-air-archive", db=db, files=files[i:i + 7], all_sites=True)
+    new += r.new
+print(json.dumps({"new": new, "seconds": time.perf_counter() - t,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def days_folder(work: Path, n: int) -> list[Path]:
+    from benchmarks.synth import Generator
+
+    folder = work / "days"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"china_sites_{START + timedelta(days=k):%Y%m%d}.csv" for k in range(n)]
+    if all(p.exists() for p in paths):
+        return paths
+    gen = Generator()
+    for k, p in enumerate(paths):
+        text = gen.day(START + timedelta(days=k))  # keeps the AR(1) state in order
+        if not p.exists():
+            p.write_text(text)
+    return paths
+
+
+def bare(db: Path, files: list[Path]) -> tuple[int, float]:
+    from envwatch.pipeline import normalise
+    from envwatch.sources import cnemc_air_archive
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(
+        "CREATE TABLE observations (site_id TEXT NOT NULL, parameter TEXT NOT NULL, "
+        "averaging TEXT NOT NULL, period_end INTEGER NOT NULL, value REAL, flag TEXT NOT NULL, "
+        "run_id INTEGER NOT NULL, PRIMARY KEY (site_id, parameter, averaging, period_end)) "
+        "STRICT, WITHOUT ROWID"
+    )
+    n, spent = 0, 0.0
+    for f in files:
+        obs, _ = normalise(cnemc_air_archive.read(f.read_bytes(), name=f.name))
+        rows = list(
+            zip(
+                obs["site_id"].tolist(),
+                obs["parameter"].tolist(),
+                obs["averaging"].tolist(),
+                obs["period_end"].tolist(),
+                obs["value"].tolist(),
+                obs["flag"].tolist(),
+                [1] * len(obs),
+                strict=True,
+            )
+        )
+        t = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        spent += time.perf_counter() - t
+        n += len(rows)
+    conn.close()
+    return n, spent
+
+
+def rederive(db: Path, cfg: Path) -> tuple[float, float]:
+    """Recompute every hourly and daily air result of the store, a week at a time."""
+    import pandas as pd
+
+    from envwatch import air
+    from envwatch.config import load_config
+    from envwatch.pipeline import open_store
+
+    loaded = load_config(cfg)
+    store = open_store(loaded, db)
+    tz = loaded.config.timezone
+    t_hours = t_days = 0.0
+    try:
+        lo, hi = store.conn.execute(
+            "SELECT min(period_end), max(period_end) FROM observations"
+        ).fetchone()
+        step = 7 * 86400
+        for start in range(lo - 1, hi, step):
+            rows = store.conn.execute(
+                "SELECT site_id, parameter, averaging, period_end, value, flag FROM observations "
+                "WHERE averaging IN ('1h', '24h') AND period_end > ? AND period_end <= ?",
+                (start, start + step),
+            ).fetchall()
+            long = pd.DataFrame(
+                rows, columns=["site_id", "parameter", "averaging", "period_end", "value", "flag"]
+            )
+            keys = long.loc[long["averaging"] == "1h", ["site_id", "period_end"]].drop_duplicates()
+            t = time.perf_counter()
+            with store.transaction():
+                store.derive_air_hours(keys, long, lambda w: air.compute_hours(w, tz))
+            t_hours += time.perf_counter() - t
+            site_days = pd.DataFrame(
+                {
+                    "site_id": keys["site_id"].to_numpy(),
+                    "date": air.natural_day_of(keys["period_end"], tz).to_numpy(),
+                }
+            ).drop_duplicates()
+            t = time.perf_counter()
+            with store.transaction():
+                air.derive_days(store, site_days, tz)
+            t_days += time.perf_counter() - t
+    finally:
+        store.close()
+    return t_hours, t_days
+
+
+def after(db: Path, cfg: Path, n: int) -> list[tuple[str, str]]:
+    from envwatch import scoring
+    from envwatch.config import load_config
+    from envwatch.pipeline import open_store
+
+    out: list[tuple[str, str]] = []
+    loaded = load_config(cfg)
+    end = START + timedelta(days=n - 1)
+    store = open_store(loaded, db)
+    try:
+        t = time.perf_counter()
+        scoring.score(loaded, store, str(START.year), today=end)
+        out.append(("scorecard, year to date", f"{time.perf_counter() - t:.2f} s (goal < 10 s)"))
+    finally:
+        store.close()
+    try:
+        from envwatch.report import write_report  # type: ignore[attr-defined]
+
+        year, week, _ = end.isocalendar()
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            path = write_report(loaded, db, f"{year}-W{week:02d}", Path(d))
+            seconds = time.perf_counter() - t
+            size = Path(path).stat().st_size / 1e6
+        out.append(("weekly report", f"{seconds:.2f} s, {size:.1f} MB (goals < 5 s, < 3 MB)"))
+    except ImportError:
+        out.append(("weekly report", "report module not installed"))
+    queries = ROOT / "queries.yaml"
+    if queries.exists():
+        try:
+            from envwatch.query import canned_queries, run_canned  # type: ignore[attr-defined]
+
+            worst = ("", 0.0)
+            timings = []
+            for name in canned_queries():
+                t = time.perf_counter()
+                run_canned(db, name, {})
+                s = time.perf_counter() - t
+                timings.append(f"{name} {s * 1000:.0f} ms")
+                worst = max(worst, (name, s), key=lambda x: x[1])
+            out.append(
+                ("canned queries", "; ".join(timings) + f" (slowest {worst[1]:.2f} s, goal < 1 s)")
+            )
+        except (ImportError, AttributeError) as e:
+            out.append(("canned queries", f"not measured here ({e}); see bench_queries.py"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--days", type=int, nargs="+", default=[1, 30, 365])
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "envwatch-bench")
+    ap.add_argument("--keep", action="store_true", help="keep the stores in the work folder")
+    ap.add_argument("--quick", action="store_true", help="1 and 7 days")
+    args = ap.parse_args()
+    sizes = [1, 7] if args.quick else args.days
+    from conftest import write_config
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    files_all = days_folder(args.work, max(sizes))
+    rows = []
+    per_value = {}
+    for n in sizes:
+        run = args.work / f"run{n}"
+        shutil.rmtree(run, ignore_errors=True)
+        run.mkdir()
+        cfg = write_config(run)
+        files = files_all[:n]
+        child = subprocess.run(
+            [sys.executable, "-c", CHILD, str(cfg), str(run / "envwatch.db"), *map(str, files)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        m = json.loads(child.stdout.strip().splitlines()[-1])
+        n_bare, t_bare = bare(run / "bare.db", files)
+        db = run / "envwatch.db"
+        size = sum(p.stat().st_size for p in run.glob("envwatch.db*"))
+        t_h, t_d = rederive(db, cfg)
+        rate = m["new"] / m["seconds"]
+        per_value[n] = m["seconds"] / m["new"]
+        rows.append((f"**{n} day(s)**: values", f"{m['new']:,} (bare: {n_bare:,})"))
+        rows.append((f"{n} d: envwatch ingest", f"{m['seconds']:.1f} s = {rate:,.0f} values/s"))
+        rows.append(
+            (f"{n} d: bare executemany", f"{t_bare:.1f} s = {n_bare / t_bare:,.0f} values/s")
+        )
+        rows.append((f"{n} d: **ratio** (goal ≥ 0.5)", f"**{rate / (n_bare / t_bare):.2f}**"))
+        rows.append((f"{n} d: peak memory", f"{m['rss_mib']:.0f} MiB (goal < 2048 for the year)"))
+        rows.append(
+            (
+                f"{n} d: store size",
+                f"{size / 1e6:,.0f} MB = {size / m['new'] * 1e6 / 1e6:.1f} MB per million values (raw archive included)",
+            )
+        )
+        rows.append((f"{n} d: derive all hours / all days", f"{t_h:.1f} s / {t_d:.1f} s"))
+        rows += [(f"{n} d: {k}", v) for k, v in after(db, cfg, n)]
+        if not args.keep:
+            shutil.rmtree(run, ignore_errors=True)
+    big = [n for n in sizes if n >= 30]
+    if len(big) >= 2:
+        a, b = big[0], big[-1]
+        growth = per_value[b] / per_value[a]
+        rows.append((f"time per value, {b} d vs {a} d (goal ≤ 1.5x)", f"**{growth:.2f}x**"))
+    print("## Scale (issue 9)\n")
+    print("| measure | result |\n|---|---|")
+    for k, v in rows:
+        print(f"| {k} | {v} |")
+
+
+if __name__ == "__main__":
+    main()
