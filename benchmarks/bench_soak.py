@@ -183,11 +183,18 @@ def main() -> None:
         f"| days whose stored values differ from the last version served | {mismatched} of {len(feed.served)} |"
     )
     print(f"| time | {elapsed:.0f} s ({elapsed / runs * 1000:.0f} ms a run) |")
-    ok = (
-        in_ledger == injected_http
-        and html_failed == feed.injected["html"]
-        and stored[0] == stored[1]
-    )
+    # each injected fault must be in the ledger under its cause; a timeout the client saw on a
+    # slow but unstalled answer (a loaded machine) is recorded too, and counted apart
+    expected = {
+        "http_503": feed.injected["503"],
+        "http_429": feed.injected["429"],
+        "read_timeout": feed.injected["stall"],
+        "protocol_error": feed.injected["drop"] + feed.injected["truncate"],
+    }
+    every_fault = all(http_faults[k] >= v for k, v in expected.items())
+    extra = sum(http_faults.values()) - sum(expected.values())
+    print(f"| faults the client saw beyond those injected (slow answers timing out) | {extra} |")
+    ok = every_fault and html_failed == feed.injected["html"] and stored[0] == stored[1]
     print(f"| **all checks** | **{'pass' if ok and mismatched == 0 else 'FAIL'}** |")
 
 
