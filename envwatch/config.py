@@ -234,7 +234,7 @@ class Indicator(_Strict):
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     unit: str = ""
-    goal: float
+    goal: float | None = None  # None: reported for context, not scored
     op: Literal[">=", "<=", "==", "<", ">"] = ">="
     aliases: list[str] = Field(default_factory=list)
 

@@ -28,26 +28,31 @@ def violations(inspections: pd.DataFrame, limits: Mapping[Any, Mapping[str, floa
     """The violation of each inspection ('' when none), as staff read it.
 
     `inspections` has rain (1/0), discharging (1/0), nh3n, cod, tp (mg/L) and outfall_type
-    (rain, sewage, combined). A dry-day discharge is 晴天排水; on a rain day each item above the
-    type's limit is listed, e.g. ``雨天超标：氨氮 3.2 > 2``.
+    (rain, sewage, combined). A rain or combined outfall discharging on a dry day is 晴天排水; on
+    a rain day each item above the type's limit is listed (``雨天超标：氨氮 3.2 > 2``). A sewage
+    outfall (treated effluent) discharges every day: any sample above its limits is 超标排放.
     """
     text_of = ["" for _ in range(len(inspections))]
+    kind = inspections["outfall_type"].to_numpy()
+    stormwater = (kind == "rain") | (kind == "combined")
     dry = inspections["rain"].eq(0).to_numpy() & inspections["discharging"].eq(1).to_numpy()
-    for d in np.flatnonzero(dry).tolist():
+    for d in np.flatnonzero(dry & stormwater).tolist():
         text_of[d] = "晴天排水"
     rain = inspections["rain"].eq(1).to_numpy()
-    for kind, items in limits.items():
-        of_kind = rain & (inspections["outfall_type"] == kind).to_numpy()
-        if not of_kind.any():
+    for outfall_type, items in limits.items():
+        of_kind = kind == outfall_type
+        checked = of_kind if outfall_type == "sewage" else of_kind & rain
+        label = "超标排放" if outfall_type == "sewage" else "雨天超标"
+        if not checked.any():
             continue
         for code, limit in items.items():
             if code not in inspections:
                 continue
             values = inspections[code].to_numpy(dtype=float)
-            over = of_kind & (np.nan_to_num(values, nan=-1.0) > limit)
+            over = checked & (np.nan_to_num(values, nan=-1.0) > limit)
             for i in np.flatnonzero(over).tolist():
                 text = f"{ITEMS.get(code, code)} {values[i]:g} > {limit:g}"
-                text_of[i] = f"{text_of[i]}；{text}" if text_of[i] else f"雨天超标：{text}"
+                text_of[i] = f"{text_of[i]}；{text}" if text_of[i] else f"{label}：{text}"
     return pd.Series(text_of, index=inspections.index, dtype=object)
 
 
@@ -117,6 +122,7 @@ def by_zone(
                 "violations": int((mine["violation"] != "").sum()),
                 "dry_discharges": int(mine["violation"].str.startswith("晴天").sum()),
                 "rain_exceedances": int(mine["violation"].str.contains("雨天超标").sum()),
+                "sewage_exceedances": int(mine["violation"].str.contains("超标排放").sum()),
                 "not_inspected": [
                     n for s, n in zip(group["site_id"], group["name"], strict=True) if s not in seen
                 ],
@@ -131,6 +137,7 @@ def by_zone(
             "violations",
             "dry_discharges",
             "rain_exceedances",
+            "sewage_exceedances",
             "not_inspected",
         ],
     )

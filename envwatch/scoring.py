@@ -375,7 +375,8 @@ def _outfall_violations(ctx: _Context, t: Target, p: Period) -> Measure:
     )
     detail = (
         f"巡查 {inspected} 次，违规 {violations} 次（晴天排水 {int(zone_rows['dry_discharges'].sum())}，"
-        f"雨天超标 {int(zone_rows['rain_exceedances'].sum())}）"
+        f"雨天超标 {int(zone_rows['rain_exceedances'].sum())}，"
+        f"污水排口超标 {int(zone_rows['sewage_exceedances'].sum())}）"
         + (f"；按区域：{per_zone}" if per_zone else "")
         + f"{missing_text}；{zones}"
     )
@@ -405,28 +406,35 @@ def _indicators(ctx: _Context, t: Target, p: Period) -> Measure:
     starts = [_period_start(a, e) for a, e in zip(rows["period_kind"], ends, strict=True)]
     rows["start"] = pd.to_datetime(pd.Series(starts, dtype="datetime64[ns]"))
     rows = rows.loc[rows["start"] <= pd.Timestamp(p.end)]
-    parts, met, missing = [], 0, 0
+    parts, met, missing, scored = [], 0, 0, 0
     for ind in cfg.indicators:
         mine = rows.loc[rows["indicator_id"] == ind.id].sort_values("period_end")
-        goal = f"{_OP_TEXT[ind.op]}{_fmt(ind.goal, 2)}{ind.unit}"
+        goal = (
+            f"目标 {_OP_TEXT[ind.op]}{_fmt(ind.goal, 2)}{ind.unit}"
+            if ind.goal is not None
+            else "未设目标"
+        )
         if mine.empty:
-            missing += 1
-            parts.append(f"{ind.name} 无数据（目标 {goal}）")
+            if ind.goal is not None:
+                missing += 1
+                parts.append(f"{ind.name} 无数据（{goal}）")
             continue
         last = mine.iloc[-1]
+        provisional = "，暂估" if last["flag"] == "provisional" else ""
+        value = f"{ind.name} {_fmt(float(last['value']), 2)}{ind.unit}（{last['period']}{provisional}；{goal}"
+        if ind.goal is None:
+            parts.append(value + "）")
+            continue
+        scored += 1
         ok = _OPS[ind.op](float(last["value"]), ind.goal)
         met += ok
-        provisional = "，暂估" if last["flag"] == "provisional" else ""
-        parts.append(
-            f"{ind.name} {_fmt(float(last['value']), 2)}{ind.unit}（{last['period']}{provisional}；目标 {goal}，"
-            f"{'达标' if ok else '未达标'}）"
-        )
-    have = len(cfg.indicators) - missing
-    if not have:
-        return Measure(None, NO_DATA, "；".join(parts))
-    text = f"{met}/{len(cfg.indicators)} 项达标" + (f"（{missing} 项无数据）" if missing else "")
+        parts.append(value + f"，{'达标' if ok else '未达标'}）")
+    with_goal = sum(1 for i in cfg.indicators if i.goal is not None)
+    if not scored:
+        return Measure(None, NO_DATA, "；".join(parts) or "尚无无废城市指标数据（indicator-sheet）")
+    text = f"{met}/{with_goal} 项达标" + (f"（{missing} 项无数据）" if missing else "")
     measure = Measure(float(met), text, "；".join(parts))
-    measure.complete = missing == 0 and met == len(cfg.indicators)
+    measure.complete = missing == 0 and met == with_goal
     return measure
 
 
