@@ -177,6 +177,8 @@ def after(db: Path, cfg: Path, n: int) -> list[tuple[str, str]]:
         out.append(("weekly report", f"{seconds:.2f} s, {size:.1f} MB (goals < 5 s, < 3 MB)"))
     except ImportError:
         out.append(("weekly report", "report module not installed"))
+    except Exception as e:  # a benchmark reports a failure, it does not stop the others
+        out.append(("weekly report", f"FAILED: {type(e).__name__}: {e}"[:200]))
     queries = ROOT / "queries.yaml"
     if queries.exists():
         try:

@@ -35,7 +35,23 @@ from envwatch.standards.aqi import hourly_aqi  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples" / "air"
 POLLUTANTS = ("PM2.5", "PM10", "SO2", "NO2", "CO", "O3")
-TYPES = ["AQI", "PM2.5", "PM2.5_24h", "PM10", "PM10_24h", "SO2", "SO2_24h", "NO2", "NO2_24h", "O3", "O3_24h", "O3_8h", "O3_8h_24h", "CO", "CO_24h"]
+TYPES = [
+    "AQI",
+    "PM2.5",
+    "PM2.5_24h",
+    "PM10",
+    "PM10_24h",
+    "SO2",
+    "SO2_24h",
+    "NO2",
+    "NO2_24h",
+    "O3",
+    "O3_24h",
+    "O3_8h",
+    "O3_8h_24h",
+    "CO",
+    "CO_24h",
+]
 # amplitude of the yearly cycle (peak in January for +, July for -)
 SEASON = {"PM2.5": 0.45, "PM10": 0.35, "SO2": 0.35, "NO2": 0.25, "CO": 0.25, "O3": -0.45}
 

@@ -282,7 +282,7 @@ def reparse(obj: _Context, source: str | None, all_sites: bool) -> None:
 
 
 @main.command()
-@click.argument("sql")
+@click.argument("sql", metavar="SQL|NAME", required=False)
 @click.option(
     "--format",
     "fmt",
@@ -295,26 +295,67 @@ def reparse(obj: _Context, source: str | None, all_sites: bool) -> None:
     "--param",
     "params",
     multiple=True,
-    help="A named parameter, name=value, for :name in the SQL.",
+    help="A named parameter, name=value, for :name in the SQL or the canned query.",
+)
+@click.option(
+    "--list", "list_queries", is_flag=True, help="List the canned queries (queries.yaml)."
 )
 @click.pass_obj
-def query(obj: _Context, sql: str, fmt: str, params: tuple[str, ...]) -> None:
-    """Run read-only SQL on the store (views: air_hourly, runs ...).
+def query(
+    obj: _Context, sql: str | None, fmt: str, params: tuple[str, ...], list_queries: bool
+) -> None:
+    """Run read-only SQL, or a canned query by NAME, on the store (views: air_hourly, runs ...).
+
+    Canned queries live in queries.yaml (beside the config file, else envwatch's own);
+    `envwatch query --list` shows them with their parameters.
 
     \b
-    Example:
+    Examples:
+      envwatch query --list
+      envwatch query good_days_by_month -p site=1236A -p since=2026-01-01
+      envwatch query latest_air --format csv > latest.csv
       envwatch query "select site_name, time_local, pm25, aqi from air_hourly where site_id = '1236A'"
       envwatch query "select * from runs" --format csv
     """
-    from envwatch.query import format_result, run_query
+    import re
 
+    from envwatch.query import (
+        describe_queries,
+        format_result,
+        load_queries,
+        queries_path,
+        run_canned,
+        run_query,
+    )
+
+    config_dir = Path(obj.config_path).parent
+    if list_queries:
+        click.echo(describe_queries(load_queries(queries_path(config_dir))))
+        return
+    if not sql:
+        raise click.UsageError(
+            "give SQL or the name of a canned query (envwatch query --list shows them)"
+        )
     named: dict[str, Any] = {}
     for p in params:
         if "=" not in p:
             raise click.BadParameter(f"'{p}' is not name=value", param_hint="-p")
         k, v = p.split("=", 1)
         named[k] = v
-    df = run_query(obj.db_path, sql, named)
+    if re.fullmatch(r"[a-z][a-z0-9_]*", sql.strip()):
+        queries = load_queries(queries_path(config_dir))
+        canned = queries.get(sql.strip())
+        if canned is None:
+            _fail(
+                f"no canned query '{sql.strip()}'; `envwatch query --list` shows them "
+                '(or write SQL, e.g. "select * from runs")'
+            )
+            return
+        df = run_canned(obj.db_path, canned, named)
+        if fmt == "table":
+            click.echo(f"{canned.title}（{canned.name}）")
+    else:
+        df = run_query(obj.db_path, sql, named)
     click.echo(format_result(df, fmt))
 
 
@@ -388,5 +429,164 @@ def score(obj: _Context, period: str | None) -> None:
     shown = df.assign(
         met=df["met"].map(lambda m: "无数据" if m is pd.NA or m is None else ("✓" if m else "✗"))
     )[["label", "goal", "value_text", "met", "trend", "detail"]]
-    click.echo(f"{df['period'].iloc[0]}（{df['period_start'].iloc[0]} 至 {df['period_end'].iloc[0]}）")
-    click.echo(format_table(shown.rename(columns={"label": "目标", "goal": "目标值", "value_text": "本期", "met": "达标", "trend": "趋势", "detail": "说明"})))
+    click.echo(
+        f"{df['period'].iloc[0]}（{df['period_start'].iloc[0]} 至 {df['period_end'].iloc[0]}）"
+    )
+    click.echo(
+        format_table(
+            shown.rename(
+                columns={
+                    "label": "目标",
+                    "goal": "目标值",
+                    "value_text": "本期",
+                    "met": "达标",
+                    "trend": "趋势",
+                    "detail": "说明",
+                }
+            )
+        )
+    )
+
+
+@main.command()
+@click.option(
+    "--week",
+    default=None,
+    help="ISO week, e.g. 2026-W47. Default: the last complete week (config time zone).",
+)
+@click.option(
+    "--out",
+    default="maps",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the report (created if missing).",
+)
+@click.pass_obj
+def report(obj: _Context, week: str | None, out: str) -> None:
+    """Write the weekly HTML report (one file, Simplified Chinese, opens offline).
+
+    The file is OUT/envwatch-YYYY-Www.html: scorecard, map of the city's districts, stations
+    and sections, daily charts, tables of problems and the data's freshness. Set
+    ENVWATCH_TIANDITU_KEY to add a Tianditu street layer (off until switched on; needs the
+    network). Prints the path of the file.
+
+    \b
+    Examples:
+      envwatch report
+      envwatch report --week 2026-W47 --out maps/
+    """
+    from envwatch.report import write_report
+
+    path = write_report(obj.loaded, obj.db_path, week, Path(out))
+    click.echo(str(path))
+
+
+@main.command()
+@click.option("--port", type=int, default=8001, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--no-sql",
+    is_flag=True,
+    help="Allow the canned queries only, not SQL typed into the page.",
+)
+@click.option(
+    "--time-limit",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Milliseconds a query may take before Datasette stops it.",
+)
+@click.option(
+    "--tiles",
+    default=None,
+    help="Map tile URL template (an intranet tile server); default OpenStreetMap.",
+)
+@click.pass_obj
+def serve(obj: _Context, port: int, no_sql: bool, time_limit: int, tiles: str | None) -> None:
+    """Datasette on the store: read-only, on http://127.0.0.1:PORT/ only.
+
+    Pages for every view with Chinese titles, column notes and units, the canned queries of
+    queries.yaml, CSV/JSON downloads, and the stations on a map. Nothing can be written
+    through it. Stop it with Ctrl-C.
+
+    \b
+    Examples:
+      envwatch serve
+      envwatch serve --port 8080 --no-sql
+    """
+    from envwatch.query import load_queries, queries_path
+    from envwatch.serve import serve as run_serve
+
+    place = ""
+    if Path(obj.config_path).exists():
+        place = obj.loaded.config.region.district
+    run_serve(
+        obj.db_path,
+        load_queries(queries_path(Path(obj.config_path).parent)),
+        port=port,
+        place=place,
+        allow_sql=not no_sql,
+        time_limit_ms=time_limit,
+        tiles=tiles,
+        echo=click.echo,
+    )
+
+
+@main.command()
+@click.option(
+    "--table",
+    required=True,
+    help="What to export: air_hourly, air_daily, water_samples, water_periods, scorecard, "
+    "runs, sites, observations, revisions.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx", "parquet"]),
+    default=None,
+    help="csv (UTF-8), xlsx (Chinese headers, units) or parquet (a folder partitioned by "
+    "year); default from the --out suffix.",
+)
+@click.option(
+    "--since", callback=_date, default=None, help="First day (YYYY-MM-DD, local, inclusive)."
+)
+@click.option(
+    "--until", callback=_date, default=None, help="Last day (YYYY-MM-DD, local, inclusive)."
+)
+@click.option("--site", "sites", multiple=True, help="A site id or name (repeatable).")
+@click.option("--out", required=True, type=click.Path(), help="The file (or Parquet folder).")
+@click.pass_obj
+def export(
+    obj: _Context,
+    table: str,
+    fmt: str | None,
+    since: date | None,
+    until: date | None,
+    sites: tuple[str, ...],
+    out: str,
+) -> None:
+    """Export a view to CSV, Excel or Parquet.
+
+    Excel has Chinese headers with units and a sheet 说明 describing the columns; Parquet is a
+    folder partitioned by year (observations: by year and parameter) for pandas or DuckDB.
+    Dates are local and inclusive; hourly data by natural day (hours 01:00 … 24:00).
+
+    \b
+    Examples:
+      envwatch export --table air_daily --format xlsx --since 2026-01-01 --out 日数据.xlsx
+      envwatch export --table observations --format parquet --out obs/
+      envwatch export --table water_samples --site 梁桥 --out 梁桥.csv
+    """
+    from envwatch.export import export as run_export
+
+    tz = obj.loaded.config.timezone if Path(obj.config_path).exists() else "Asia/Shanghai"
+    result = run_export(
+        obj.db_path,
+        table,
+        out,
+        fmt,
+        since=since,
+        until=until,
+        sites=list(sites) or None,
+        tz=tz,
+    )
+    click.echo(result.summary())

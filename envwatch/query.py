@@ -1,22 +1,42 @@
-"""Read-only SQL on the store, and output as an aligned table, CSV or JSON.
+"""Read-only SQL on the store, canned queries, and output as an aligned table, CSV or JSON.
 
 The store is opened read-only at the SQLite level (``mode=ro`` and ``query_only``): a write
 statement fails inside SQLite and changes nothing, whatever the SQL says.
+
+Canned queries live in ``queries.yaml`` (the one beside the configuration file if there is one,
+else the repository's): each has a name, a Chinese title and description, typed parameters and
+one SQL statement. A parameter left out is the empty string, which the SQL reads as "the
+default", so a query behaves the same from ``envwatch query NAME`` and from Datasette.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
-from envwatch.errors import QueryError
+from envwatch.errors import QueryError, UsageError
 from envwatch.store import Store
+
+QUERIES_FILE = "queries.yaml"
+BUNDLED_QUERIES = Path(__file__).resolve().parent.parent / QUERIES_FILE
+"""The repository's canned queries (used when the configuration's folder has none)."""
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+
+PARAM_TYPES = {"text": None, "date": "%Y-%m-%d", "month": "%Y-%m"}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SQL_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 _WRITE_WORDS = (
     "insert",
@@ -111,3 +131,156 @@ def format_result(df: pd.DataFrame, fmt: str) -> str:
         ]
         return json.dumps(records, ensure_ascii=False, indent=1, default=str)
     raise QueryError(f"unknown format '{fmt}': use table, csv or json")
+
+
+# -- canned queries ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A canned query's parameter: its type (``text``, ``date`` YYYY-MM-DD, ``month`` YYYY-MM)
+    and a Chinese help text that says what an empty value means."""
+
+    name: str
+    type: str = "text"
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class CannedQuery:
+    """One query of ``queries.yaml``: name, Chinese title and description, parameters, SQL."""
+
+    name: str
+    title: str
+    description: str
+    sql: str
+    params: dict[str, Param] = field(default_factory=dict)
+
+    def bind(self, values: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Check `values` against the parameters; fill the missing ones with '' (the default).
+
+        Raises UsageError naming the parameter for an unknown name or a malformed date/month.
+        """
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(self.params))
+        if unknown:
+            takes = ", ".join(self.params) or "no parameters"
+            raise UsageError(
+                f"query '{self.name}' has no parameter '{unknown[0]}'; it takes: {takes}"
+            )
+        bound: dict[str, str] = {}
+        for name, p in self.params.items():
+            v = "" if values.get(name) is None else str(values[name]).strip()
+            fmt = PARAM_TYPES[p.type]
+            if v and fmt is not None:
+                try:
+                    datetime.strptime(v, fmt)
+                except ValueError:
+                    example = "2026-11-01" if p.type == "date" else "2026-11"
+                    raise UsageError(
+                        f"query '{self.name}': {name}='{v}' is not a {p.type}; "
+                        f"write it like {example}"
+                    ) from None
+            bound[name] = v
+        return bound
+
+
+def queries_path(config_dir: str | Path | None = None) -> Path:
+    """The canned queries in use: ``queries.yaml`` in `config_dir` if present, else the bundled one."""
+    if config_dir is not None:
+        local = Path(config_dir) / QUERIES_FILE
+        if local.exists():
+            return local
+    return BUNDLED_QUERIES
+
+
+def load_queries(path: str | Path | None = None) -> dict[str, CannedQuery]:
+    """Read and check a canned-queries file (default: the bundled ``queries.yaml``), in file order.
+
+    Every ``:name`` in a query's SQL must be declared under ``params`` and the other way round;
+    errors name the file and the query.
+    """
+    p = Path(path) if path is not None else BUNDLED_QUERIES
+    try:
+        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except OSError as e:
+        raise QueryError(f"{p}: cannot read the canned queries ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise QueryError(f"{p}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise QueryError(f"{p}: expected a mapping of query names to queries")
+    out: dict[str, CannedQuery] = {}
+    for name, spec in raw.items():
+        where = f"{p}: query '{name}'"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise QueryError(f"{where}: names are lower-case letters, digits and _")
+        if not isinstance(spec, dict) or not {"title", "sql"} <= set(spec):
+            raise QueryError(f"{where}: needs at least title and sql")
+        extra = set(spec) - {"title", "description", "params", "sql"}
+        if extra:
+            raise QueryError(f"{where}: unknown key '{sorted(extra)[0]}'")
+        params: dict[str, Param] = {}
+        for pname, pspec in (spec.get("params") or {}).items():
+            pspec = pspec if isinstance(pspec, dict) else {"help": str(pspec or "")}
+            ptype = pspec.get("type", "text")
+            if ptype not in PARAM_TYPES:
+                raise QueryError(
+                    f"{where}: parameter '{pname}' has type '{ptype}'; use text, date or month"
+                )
+            params[str(pname)] = Param(str(pname), ptype, str(pspec.get("help", "")))
+        sql = str(spec["sql"]).strip().rstrip(";")
+        used = set(_SQL_PARAM.findall(_strip_literals(sql)))
+        if used != set(params):
+            missing = sorted(used - set(params))
+            unused = sorted(set(params) - used)
+            detail = (
+                f"':{missing[0]}' is used in the SQL but not declared under params"
+                if missing
+                else f"parameter '{unused[0]}' is declared but not used in the SQL"
+            )
+            raise QueryError(f"{where}: {detail}")
+        out[name] = CannedQuery(
+            name=name,
+            title=str(spec["title"]),
+            description=_unfold(str(spec.get("description", ""))),
+            sql=sql,
+            params=params,
+        )
+    return out
+
+
+def _unfold(text: str) -> str:
+    """Lines joined into one paragraph: no space between Chinese lines, one between others."""
+    out = ""
+    for line in (ln.strip() for ln in text.splitlines()):
+        if not line:
+            continue
+        if out and (out[-1].isascii() or line[0].isascii()):
+            out += " "
+        out += line
+    return out
+
+
+def _strip_literals(sql: str) -> str:
+    """SQL without its string literals, quoted identifiers and comments (for finding :params)."""
+    sql = re.sub(r"--[^\n]*", " ", sql)
+    return re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", " ", sql)
+
+
+def run_canned(
+    db: str | Path, query: CannedQuery, params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Run a canned query read-only with `params` (missing ones are '', the default)."""
+    return run_query(db, query.sql, query.bind(params))
+
+
+def describe_queries(queries: Mapping[str, CannedQuery]) -> str:
+    """The list shown by ``envwatch query --list``: name, title, description and parameters."""
+    blocks = []
+    for q in queries.values():
+        lines = [f"{q.name}  {q.title}", f"    {q.description}"]
+        for p in q.params.values():
+            kind = "" if p.type == "text" else f" ({p.type})"
+            lines.append(f"    -p {p.name}=…{kind}  {p.help}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

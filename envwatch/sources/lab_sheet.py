@@ -8,6 +8,8 @@ ignored, a unit in brackets allowed: ``总磷(mg/L)``, ``汞（µg/L）``, ``氟
 ``sampled_at``      采样时间 / 监测时间 / 采样日期: local date or date and time
 ``water_type``      水体类型, optional: river / lake (河流 / 湖库); required for new sections
 ``lon``, ``lat``    经度 / 纬度, optional (WGS-84)
+``control_level``  控制级别, optional, for sections added with --add-sites: 国控/省控/市控/区控/县控
+``target_class``   目标类别 / 水质目标, optional, for sections added with --add-sites: Ⅰ-Ⅴ or 1-5
 ``note``            备注, optional, ignored
 parameter codes     one per parameter of standards/WATER.md: ``ph`` (pH), ``do`` (溶解氧),
                     ``codmn`` (高锰酸盐指数), ``tp`` (总磷) ... see `COLUMN_ALIASES`
@@ -88,6 +90,13 @@ COLUMN_ALIASES: dict[str, str] = {
     "纬度": "lat",
     "note": "note",
     "备注": "note",
+    "control_level": "control_level",
+    "控制级别": "control_level",
+    "断面级别": "control_level",
+    "target_class": "target_class",
+    "目标类别": "target_class",
+    "水质目标": "target_class",
+    "目标水质": "target_class",
     # usual spellings of parameters
     "ph值": "ph",
     "水温": "temp",
@@ -104,7 +113,19 @@ COLUMN_ALIASES: dict[str, str] = {
 }
 """Normalised header text (lower case, no spaces, unit removed) -> canonical column."""
 
-_ROW_COLUMNS = ("section", "sampled_at", "water_type", "lon", "lat", "note")
+_ROW_COLUMNS = (
+    "section",
+    "sampled_at",
+    "water_type",
+    "lon",
+    "lat",
+    "note",
+    "control_level",
+    "target_class",
+)
+_CONTROL_LEVELS = ("国控", "省控", "市控", "区控", "县控")
+_CLASS_TEXT = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "Ⅰ": 1, "Ⅱ": 2, "Ⅲ": 3, "Ⅳ": 4, "Ⅴ": 5,
+               "I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}  # fmt: skip
 
 _CONCENTRATION = {"mg/l": 1.0, "µg/l": 1e-3, "μg/l": 1e-3, "ug/l": 1e-3, "ng/l": 1e-6}
 _UNITS: dict[str, dict[str, float]] = {
@@ -265,9 +286,40 @@ def read(
                 "water_type": new_types.get(site_id),
                 "lon": None,
                 "lat": None,
+                "control_level": None,
+                "target_class": None,
                 "new": is_new,
             },
         )
+        if is_new:
+            # a section added from the sheet may say its control level and target class
+            level = _text(cell(cells, "control_level"))
+            if level:
+                if level in _CONTROL_LEVELS:
+                    site["control_level"] = site["control_level"] or level
+                else:
+                    rejects.append(
+                        Reject(
+                            location=f"{where}, {_title(by_key, 'control_level')}",
+                            site_id=site_id,
+                            reason=f"control level {level!r} is not one of {'/'.join(_CONTROL_LEVELS)}",
+                            raw=level,
+                        )
+                    )
+            target = _text(cell(cells, "target_class")).replace("类", "").strip()
+            if target:
+                target_number = _CLASS_TEXT.get(target.upper()) or _CLASS_TEXT.get(target)
+                if target_number is None:
+                    rejects.append(
+                        Reject(
+                            location=f"{where}, {_title(by_key, 'target_class')}",
+                            site_id=site_id,
+                            reason=f"target class {target!r} is not Ⅰ-Ⅴ (or 1-5)",
+                            raw=target,
+                        )
+                    )
+                else:
+                    site["target_class"] = site["target_class"] or target_number
         wt_text = _text(cell(cells, "water_type"))
         if wt_text:
             wtype = _WATER_TYPES.get(wt_text.lower())
@@ -333,7 +385,17 @@ def read(
         observations=_observations(records),
         rejects=sorted(rejects, key=_sheet_order),
         sites=pd.DataFrame(
-            list(sites.values()), columns=["site_id", "name", "water_type", "lon", "lat", "new"]
+            list(sites.values()),
+            columns=[
+                "site_id",
+                "name",
+                "water_type",
+                "lon",
+                "lat",
+                "control_level",
+                "target_class",
+                "new",
+            ],
         ),
     )
 
