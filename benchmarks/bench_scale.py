@@ -179,24 +179,17 @@ def after(db: Path, cfg: Path, n: int) -> list[tuple[str, str]]:
         out.append(("weekly report", "report module not installed"))
     except Exception as e:  # a benchmark reports a failure, it does not stop the others
         out.append(("weekly report", f"FAILED: {type(e).__name__}: {e}"[:200]))
-    queries = ROOT / "queries.yaml"
-    if queries.exists():
-        try:
-            from envwatch.query import canned_queries, run_canned  # type: ignore[attr-defined]
+    from envwatch.query import load_queries, run_canned
 
-            worst = ("", 0.0)
-            timings = []
-            for name in canned_queries():
-                t = time.perf_counter()
-                run_canned(db, name, {})
-                s = time.perf_counter() - t
-                timings.append(f"{name} {s * 1000:.0f} ms")
-                worst = max(worst, (name, s), key=lambda x: x[1])
-            out.append(
-                ("canned queries", "; ".join(timings) + f" (slowest {worst[1]:.2f} s, goal < 1 s)")
-            )
-        except (ImportError, AttributeError) as e:
-            out.append(("canned queries", f"not measured here ({e}); see bench_queries.py"))
+    timings = []
+    worst = 0.0
+    for name, canned in load_queries().items():
+        t = time.perf_counter()
+        run_canned(db, canned, {})
+        spent = time.perf_counter() - t
+        worst = max(worst, spent)
+        timings.append(f"{name} {spent * 1000:.0f} ms")
+    out.append(("canned queries", "; ".join(timings) + f" (slowest {worst:.2f} s, goal < 1 s)"))
     return out
 
 
@@ -214,8 +207,20 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     files_all = days_folder(args.work, max(sizes))
-    rows = []
+    rows: list[tuple[str, str]] = []
     per_value = {}
+    print("## Scale (issue 9)\n")
+    print("| measure | result |\n|---|---|", flush=True)
+
+    def emit(new_rows: list[tuple[str, str]]) -> None:
+        # printed as they come: a long run that is stopped still leaves its figures
+        for k, v in new_rows:
+            print(f"| {k} | {v} |", flush=True)
+        rows.extend(new_rows)
+
+    def emit1(row: tuple[str, str]) -> None:
+        emit([row])
+
     for n in sizes:
         run = args.work / f"run{n}"
         shutil.rmtree(run, ignore_errors=True)
@@ -236,32 +241,26 @@ def main() -> None:
         t_h, t_d = rederive(db, cfg)
         rate = m["new"] / m["seconds"]
         per_value[n] = m["seconds"] / m["new"]
-        rows.append((f"**{n} day(s)**: values", f"{m['new']:,} (bare: {n_bare:,})"))
-        rows.append((f"{n} d: envwatch ingest", f"{m['seconds']:.1f} s = {rate:,.0f} values/s"))
-        rows.append(
-            (f"{n} d: bare executemany", f"{t_bare:.1f} s = {n_bare / t_bare:,.0f} values/s")
-        )
-        rows.append((f"{n} d: **ratio** (goal ≥ 0.5)", f"**{rate / (n_bare / t_bare):.2f}**"))
-        rows.append((f"{n} d: peak memory", f"{m['rss_mib']:.0f} MiB (goal < 2048 for the year)"))
-        rows.append(
+        emit1((f"**{n} day(s)**: values", f"{m['new']:,} (bare: {n_bare:,})"))
+        emit1((f"{n} d: envwatch ingest", f"{m['seconds']:.1f} s = {rate:,.0f} values/s"))
+        emit1((f"{n} d: bare executemany", f"{t_bare:.1f} s = {n_bare / t_bare:,.0f} values/s"))
+        emit1((f"{n} d: **ratio** (goal ≥ 0.5)", f"**{rate / (n_bare / t_bare):.2f}**"))
+        emit1((f"{n} d: peak memory", f"{m['rss_mib']:.0f} MiB (goal < 2048 for the year)"))
+        emit1(
             (
                 f"{n} d: store size",
                 f"{size / 1e6:,.0f} MB = {size / m['new'] * 1e6 / 1e6:.1f} MB per million values (raw archive included)",
             )
         )
-        rows.append((f"{n} d: derive all hours / all days", f"{t_h:.1f} s / {t_d:.1f} s"))
-        rows += [(f"{n} d: {k}", v) for k, v in after(db, cfg, n)]
+        emit1((f"{n} d: derive all hours / all days", f"{t_h:.1f} s / {t_d:.1f} s"))
+        emit([(f"{n} d: {k}", v) for k, v in after(db, cfg, n)])
         if not args.keep:
             shutil.rmtree(run, ignore_errors=True)
     big = [n for n in sizes if n >= 30]
     if len(big) >= 2:
         a, b = big[0], big[-1]
         growth = per_value[b] / per_value[a]
-        rows.append((f"time per value, {b} d vs {a} d (goal ≤ 1.5x)", f"**{growth:.2f}x**"))
-    print("## Scale (issue 9)\n")
-    print("| measure | result |\n|---|---|")
-    for k, v in rows:
-        print(f"| {k} | {v} |")
+        emit1((f"time per value, {b} d vs {a} d (goal ≤ 1.5x)", f"**{growth:.2f}x**"))
 
 
 if __name__ == "__main__":
