@@ -171,6 +171,18 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     for r in rows:
         if r.get("province") is None and r.get("city") == cfg.region.city:
             r["province"] = cfg.region.province
+    # The district itself: the place area-wide figures (zero-waste indicators) are kept under.
+    rows.append(
+        {
+            "site_id": cfg.region.district,
+            "name": cfg.region.district,
+            "kind": "area",
+            "province": cfg.region.province,
+            "city": cfg.region.city,
+            "district": cfg.region.district,
+            "origin": "config",
+        }
+    )
     store.upsert_sites(rows)
     store.set_meta("config_sites_sha256", digest)
     return warnings

@@ -631,8 +631,10 @@ class Store:
                               ((cast(strftime('%m', o.period_end - 1, 'unixepoch', {off}) AS INTEGER) + 2) / 3)
                        END AS period,
                        o.value, p.unit, o.flag, o.site_id AS area, o.period_end
-                FROM observations o JOIN parameters p ON p.code = o.parameter
-                WHERE p.kind = 'indicator'""",
+                FROM sites a
+                CROSS JOIN observations o ON o.site_id = a.site_id
+                JOIN parameters p ON p.code = o.parameter
+                WHERE a.kind = 'area' AND p.kind = 'indicator'""",
             "water_periods": """
                 SELECT p.site_id, s.name AS site_name, s.water_type, p.kind, p.period,
                        p.n_samples, p.class, p.class_label, p.status, p.main_pollutants,
