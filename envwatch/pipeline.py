@@ -29,7 +29,14 @@ import pandas as pd
 from envwatch import air, geo, outfalls, water
 from envwatch.config import LoadedConfig, Source, parse_duration
 from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
-from envwatch.sources import cnemc_air_archive, cnemc_air_live, cnemc_water, lab_sheet
+from envwatch.sources import (
+    cells_sheet,
+    cnemc_air_archive,
+    cnemc_air_live,
+    cnemc_water,
+    lab_sheet,
+    zone_sheet,
+)
 from envwatch.sources.base import Reading, Reject
 from envwatch.store import PARAMETERS, SITE_COLUMNS, Store, UpsertCounts, utcnow
 
@@ -738,7 +745,7 @@ def _read(ctx: _Run, payload: Payload, data: bytes) -> Reading:
 
 def _read_staff_sheet(ctx: _Run, payload: Payload, data: bytes) -> Reading:
     """The zero-discharge and zero-waste sheets (sources/outfall_sheet.py etc.)."""
-    from envwatch.sources import cells_sheet, indicator_sheet, outfall_sheet, zone_sheet
+    from envwatch.sources import indicator_sheet, outfall_sheet
 
     cfg, tz, now = ctx.loaded.config, ctx.loaded.config.timezone, utcnow()
     kind = ctx.source.kind
@@ -874,32 +881,9 @@ def _store_records(ctx: _Run, reading: Reading) -> UpsertCounts:
     return ctx.store.upsert_records(table, key, records[cols], cols, ctx.run_id)
 
 
-ZONE_COLUMNS = (
-    "zone_id",
-    "name",
-    "zone_type",
-    "status",
-    "town",
-    "started_on",
-    "due_on",
-    "accepted_on",
-    "reinspected_on",
-    "lon",
-    "lat",
-    "geometry",
-    "district",
-)
-CELL_COLUMNS = (
-    "cell_id",
-    "name",
-    "cell_type",
-    "address",
-    "lon",
-    "lat",
-    "status",
-    "built_on",
-    "district",
-)
+# The registers keep the readers' columns, plus the district found from the coordinates.
+ZONE_COLUMNS = (*zone_sheet.RECORD_COLUMNS, "district")
+CELL_COLUMNS = (*cells_sheet.RECORD_COLUMNS, "district")
 
 
 def _register_sites(ctx: _Run, reading: Reading, obs: pd.DataFrame) -> None:
