@@ -441,6 +441,9 @@ def _explain(err: Any, loc: tuple[str | int, ...]) -> str:
     return f"{msg}{got_text}" + (f"; {hint}" if hint else "")
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+
+
 def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
     """Read and validate a configuration file; raise ConfigError naming file, line and fix."""
     p = Path(path)
@@ -453,8 +456,8 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text; save the file as UTF-8") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_YAML_LOADER)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else "?"
