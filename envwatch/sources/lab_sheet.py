@@ -43,13 +43,9 @@ Conventions and decisions:
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import math
 import re
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -59,6 +55,7 @@ import pandas as pd
 
 from envwatch.errors import ParseError
 from envwatch.sources.base import Reading, Reject, empty_observations
+from envwatch.sources.sheet import table_rows
 from envwatch.standards.water import PARAMETERS
 
 __all__ = ["COLUMN_ALIASES", "read"]
@@ -657,68 +654,10 @@ def _split(rows: list[tuple[int, list[Any]]], where: str, name: str) -> _Table:
 
 
 def _table(payload: bytes, name: str) -> _Table:
-    if not payload.strip():
-        raise ParseError(f"lab sheet {name}: the file is empty; export the sheet again")
-    if payload[:4] == b"PK\x03\x04":
-        return _xlsx_table(payload, name)
-    if payload[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise ParseError(
-            f"lab sheet {name}: an old Excel .xls file; save it as .xlsx or CSV and load again"
-        )
-    return _csv_table(payload, name)
-
-
-def _decode(payload: bytes, name: str) -> str:
-    if payload[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return payload.decode("utf-16")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return payload.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ParseError(
-        f"lab sheet {name}: the text is neither UTF-8 nor GBK; save it as 'CSV UTF-8' in Excel"
+    rows, where = table_rows(
+        payload, kind="lab sheet", name=name, has_header=lambda r: _find_header(r) is not None
     )
-
-
-def _csv_table(payload: bytes, name: str) -> _Table:
-    text = _decode(payload, name)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if first.lstrip().startswith("<"):
-        raise ParseError(
-            f"lab sheet {name}: this is an HTML or XML page, not a sheet; save the sheet as "
-            "CSV or XLSX"
-        )
-    delimiter = max(",\t;", key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows = [(n, list(cells)) for n, cells in enumerate(reader, start=1)]
-    return _split(rows, "", name)
-
-
-def _xlsx_rows(sheet: Any) -> Iterator[tuple[int, list[Any]]]:
-    for n, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        yield n, list(values)
-
-
-def _xlsx_table(payload: bytes, name: str) -> _Table:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ParseError(
-            f"lab sheet {name}: not a readable XLSX file ({type(exc).__name__}); open it in "
-            "Excel and save it again as .xlsx or CSV"
-        ) from None
-    try:
-        for sheet in book.worksheets:
-            rows = list(_xlsx_rows(sheet))
-            if _find_header(rows) is not None:
-                return _split(rows, "", name)
-        sheets = ", ".join(repr(s.title) for s in book.worksheets)
-        return _split([], f" of any sheet ({sheets})", name)
-    finally:
-        book.close()
+    return _split(rows, where, name)
 
 
 def _observations(records: list[tuple[str, str, datetime, float, str, str]]) -> pd.DataFrame:

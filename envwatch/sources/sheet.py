@@ -40,7 +40,7 @@ import math
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -757,33 +757,38 @@ def _refuse_non_tables(payload: bytes, kind: str, name: str) -> None:
         )
 
 
-def _csv_rows(payload: bytes, spec: _Spec) -> list[tuple[int, list[Any]]]:
-    content = decode(payload, kind=spec.kind, name=spec.name)
+Rows = list[tuple[int, list[Any]]]
+"""Numbered rows of a sheet: (row number as staff see it in Excel, cells)."""
+
+
+def _csv_rows(payload: bytes, kind: str, name: str) -> Rows:
+    content = decode(payload, kind=kind, name=name)
     first = next((line for line in content.splitlines() if line.strip()), "").lstrip()
     if first.startswith("<"):
         raise ParseError(
-            f"{spec.kind} {spec.name}: this is an HTML or XML page, not a sheet (a login or "
+            f"{kind} {name}: this is an HTML or XML page, not a sheet (a login or "
             "error page, or a web table saved as .xls?); open the table in Excel and save it "
             "as XLSX or CSV"
         )
     if first.startswith(("{", "[")):
         raise ParseError(
-            f"{spec.kind} {spec.name}: this is a JSON file, not a sheet; save the sheet as CSV "
-            "or XLSX"
+            f"{kind} {name}: this is a JSON file, not a sheet; save the sheet as CSV or XLSX"
         )
     delimiter = max(",\t;", key=first.count)
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     return [(n, list(cells)) for n, cells in enumerate(reader, start=1)]
 
 
-def _xlsx_sheet(payload: bytes, spec: _Spec) -> Sheet:
+def _xlsx_rows(
+    payload: bytes, kind: str, name: str, has_header: Callable[[Rows], bool]
+) -> tuple[Rows, str]:
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
         raise ParseError(
-            f"{spec.kind} {spec.name}: not a readable XLSX file ({type(exc).__name__}); open "
+            f"{kind} {name}: not a readable XLSX file ({type(exc).__name__}); open "
             "it in Excel and save it again as .xlsx or CSV"
         ) from None
     try:
@@ -794,11 +799,27 @@ def _xlsx_sheet(payload: bytes, spec: _Spec) -> Sheet:
                 (n, list(values))
                 for n, values in enumerate(ws.iter_rows(values_only=True), start=1)
             ]
-            if _find_header(rows, spec)[0] is not None:
-                return _split(rows, spec)
-        return _split([], spec, f" of any sheet ({', '.join(titles)})")
+            if has_header(rows):
+                return rows, ""
+        return [], f" of any sheet ({', '.join(titles)})"
     finally:
         book.close()
+
+
+def table_rows(
+    payload: bytes, *, kind: str, name: str, has_header: Callable[[Rows], bool]
+) -> tuple[Rows, str]:
+    """The numbered rows of a CSV file, or of the first XLSX worksheet where `has_header` is true.
+
+    The format is told by content (see the module docstring). The second item is '' or, when no
+    worksheet has a header, `` of any sheet ('Sheet1', ...)`` for the caller's error message (the
+    rows are then empty). Raises `ParseError` (naming `kind` and `name`) for an empty file, an
+    old ``.xls``, an HTML or JSON page, text that is not UTF-8/GBK/UTF-16, or a broken XLSX.
+    """
+    _refuse_non_tables(payload, kind, name)
+    if payload[:4] == b"PK\x03\x04":
+        return _xlsx_rows(payload, kind, name, has_header)
+    return _csv_rows(payload, kind, name), ""
 
 
 def read_sheet(
@@ -819,10 +840,10 @@ def read_sheet(
     ``data/examples``. Raises `ParseError` (naming `kind` and `name`) when there is no table.
     """
     spec = _Spec(kind, name, columns, required, wanted, example)
-    _refuse_non_tables(payload, kind, name)
-    if payload[:4] == b"PK\x03\x04":
-        return _xlsx_sheet(payload, spec)
-    return _split(_csv_rows(payload, spec), spec)
+    rows, where = table_rows(
+        payload, kind=kind, name=name, has_header=lambda r: _find_header(r, spec)[0] is not None
+    )
+    return _split(rows, spec, where)
 
 
 def read_records(
