@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,22 +47,65 @@ def machine() -> str:
                 mem = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
     except OSError:
         pass
-    cpu = platform.processor() or platform.machine()
-    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy
+    import pandas
+
+    return (
+        f"{os.cpu_count()} cores ({cpu}){mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"numpy {numpy.__version__}, pandas {pandas.__version__}"
+    )
+
+
+def _stem(name: str) -> str:
+    return Path(name).stem if name.endswith(".py") else name
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--only", nargs="+", default=None, metavar="NAME", help="run these benchmarks only"
+    )
+    ap.add_argument(
+        "--take",
+        nargs="+",
+        default=[],
+        metavar="NAME=FILE",
+        help="use FILE (the output of a separate run of NAME with the same arguments) for NAME",
+    )
     args = ap.parse_args()
+    taken = {_stem(k): Path(v) for k, v in (t.split("=", 1) for t in args.take)}
+    wanted = {_stem(n) for n in args.only} if args.only else None
     parts = [
         "# Benchmark results\n",
         f"Made by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.\n",
     ]
+    if taken:
+        names = ", ".join(f"`{k}.py`" for k in sorted(taken))
+        parts.append(
+            f"The sections of {names} are from a separate run of the same command on the same "
+            "machine the same day (`run_all.py --take`).\n"
+        )
     failed = False
+    ran_scale = False
     for bench in BENCHES:
+        if wanted is not None and bench.stem not in wanted | set(taken):
+            continue
+        if bench.stem in taken:
+            parts.append(taken[bench.stem].read_text().strip() + "\n")
+            continue
         cmd = [sys.executable, str(bench), *arguments(bench, args.quick)]
+        ran_scale |= bench.name == "bench_scale.py"
         print(f"running {bench.name} ...", file=sys.stderr)
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
         if proc.returncode != 0:
@@ -69,8 +113,9 @@ def main() -> None:
             parts.append(f"## {bench.name}: FAILED\n\n```\n{proc.stderr[-2000:]}\n```\n")
         else:
             parts.append(proc.stdout.strip() + "\n")
-    for run in WORK.glob("run*"):  # the stores bench_scale kept (gigabytes); the days stay cached
-        shutil.rmtree(run, ignore_errors=True)
+    if ran_scale and not args.quick:
+        for run in WORK.glob("run*"):  # the stores bench_scale kept (GB); the days stay cached
+            shutil.rmtree(run, ignore_errors=True)
     text = "\n".join(parts)
     if args.out:
         args.out.write_text(text)
