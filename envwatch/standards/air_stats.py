@@ -459,6 +459,11 @@ def period_stats(
     out["n_valid_days"] = vg.size().reindex(groups, fill_value=0)
 
     cols = list(_PERIOD_POLLUTANTS.values())
+    # a day with no valid value anywhere has None concentrations (object dtype); make them NaN
+    for col in cols:
+        if d[col].dtype == object:
+            d[col] = pd.to_numeric(d[col], errors="coerce").astype("float64")
+    g = d.groupby(keys, sort=True, observed=True)
     counts = g[cols].count()
     means = g[cols].mean()
     for name, col in _PERIOD_POLLUTANTS.items():

@@ -429,3 +429,24 @@ def test_district_pipeline_from_station_days_to_ranking():
     assert ranked.loc["A", "no_data"] and ranked.loc["C", "no_data"]
     assert ranked.loc["B", "rank_good_day_ratio"] == 1
     assert ranked.loc["B", "good_day_ratio"] == 0.0
+
+
+def test_a_period_whose_days_have_no_values_gives_no_statistics_not_an_error():
+    # a store's first natural day can hold only hour 00:00 with nothing valid: every
+    # concentration is None (object dtype), as air.district_daily returns it
+    days = pd.date_range("2024-12-31", "2024-12-31", freq="D")
+    daily = daily_frame(
+        days,
+        pm25=np.nan,
+        pm10=np.nan,
+        so2=np.nan,
+        no2=np.nan,
+        co=np.nan,
+        o3_8h_max=np.nan,
+        o3_1h_max=np.nan,
+    )
+    for col in ("pm25", "pm10", "so2", "no2", "co", "o3_8h_max", "o3_1h_max"):
+        daily[col] = pd.Series([None] * len(daily), dtype=object)
+    row = period_stats(daily, "2024-01-01", "2024-12-31").iloc[0]
+    assert row["n_valid_days"] == 0 and row["n_pm25"] == 0
+    assert np.isnan(row["pm25_p95"]) and np.isnan(row["pm25_mean"])
