@@ -544,7 +544,12 @@ def _water(
 
 
 def _newest(store: Store, table: str, tz: Any) -> str | None:
-    value = store.conn.execute(f"SELECT max(period_end) FROM {table}").fetchone()[0]
+    # the newest hour of each site by key (a plain max(period_end) scans the whole table:
+    # 1.5 s on a national year)
+    value = store.conn.execute(
+        f"SELECT max((SELECT max(t.period_end) FROM {table} t WHERE t.site_id = s.site_id)) "
+        "FROM sites s"
+    ).fetchone()[0]
     if value is None:
         return None
     return f"{datetime.fromtimestamp(int(value), tz):%Y-%m-%d %H:%M}"
