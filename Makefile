@@ -48,7 +48,7 @@ browser:
 	fi
 
 test: install browser
-	$(BIN)/pytest -q
+	ENVWATCH_REQUIRE_BROWSER=1 $(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff format --check envwatch tests benchmarks

@@ -3,12 +3,14 @@
 Checks what a reader would notice: no network request at all, no console error, the map and
 the scorecard on screen, popups that show hostile names as text and run nothing. Saves a
 screenshot under maps/ for people to look at. `make test` installs Chromium (Debian's package:
-a browser download by a test tool does not work here); without it these tests are skipped.
+a browser download by a test tool does not work here) and requires these tests to run; a bare
+`pytest` without Chromium skips them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,10 @@ from envwatch.report import write_report
 
 from conftest import ROOT
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+if os.environ.get("ENVWATCH_REQUIRE_BROWSER"):  # `make test`: a missing driver is a failure
+    import playwright.sync_api as playwright_api
+else:
+    playwright_api = pytest.importorskip("playwright.sync_api")
 
 CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOT = ROOT / "maps" / f"envwatch-{WEEK}-chromium.png"
@@ -47,7 +52,10 @@ def _chromium() -> str | None:
 def browser() -> Iterator[Any]:
     path = _chromium()
     if path is None:
-        pytest.skip("Chromium not found: `make test` installs Debian's chromium")
+        why = "Chromium not found: run `make browser` (Debian's chromium) or `make test`"
+        if os.environ.get("ENVWATCH_REQUIRE_BROWSER"):  # set by `make test`: never skip there
+            pytest.fail(why)
+        pytest.skip(why)
     with playwright_api.sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=path, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
