@@ -48,14 +48,15 @@ SCORE_COLUMNS = (
 
 NO_DATA = "无数据"
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
+OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
     "==": operator.eq,
     ">": operator.gt,
     "<": operator.lt,
 }
-_OP_TEXT = {">=": "≥", "<=": "≤", "==": "=", ">": ">", "<": "<"}
+OP_TEXT = {">=": "≥", "<=": "≤", "==": "=", ">": ">", "<": "<"}
+"""The comparison of a goal (``>=``, ``<=``, ...) as a function, and as staff read it."""
 
 
 @dataclass(frozen=True)
@@ -410,7 +411,7 @@ def _indicators(ctx: _Context, t: Target, p: Period) -> Measure:
     for ind in cfg.indicators:
         mine = rows.loc[rows["indicator_id"] == ind.id].sort_values("period_end")
         goal = (
-            f"目标 {_OP_TEXT[ind.op]}{_fmt(ind.goal, 2)}{ind.unit}"
+            f"目标 {OP_TEXT[ind.op]}{_fmt(ind.goal, 2)}{ind.unit}"
             if ind.goal is not None
             else "未设目标"
         )
@@ -426,7 +427,7 @@ def _indicators(ctx: _Context, t: Target, p: Period) -> Measure:
             parts.append(value + "）")
             continue
         scored += 1
-        ok = _OPS[ind.op](float(last["value"]), ind.goal)
+        ok = OPS[ind.op](float(last["value"]), ind.goal)
         met += ok
         parts.append(value + f"，{'达标' if ok else '未达标'}）")
     with_goal = sum(1 for i in cfg.indicators if i.goal is not None)
@@ -486,7 +487,7 @@ def _goal_text(t: Target) -> str:
     if isinstance(t.goal, str):
         text = {"all": "全部达标"}.get(t.goal, t.goal)
     else:
-        text = f"{_OP_TEXT[t.op]} {_fmt(float(t.goal), 2)}{t.unit}"
+        text = f"{OP_TEXT[t.op]} {_fmt(float(t.goal), 2)}{t.unit}"
     if t.params.get("trend") == "falling":
         text += "，且不上升"
     return text
@@ -497,7 +498,7 @@ def _met(t: Target, m: Measure) -> bool | None:
         return None
     if isinstance(t.goal, str):
         return m.complete
-    return bool(_OPS[t.op](m.value, float(t.goal))) and m.extra_ok
+    return bool(OPS[t.op](m.value, float(t.goal))) and m.extra_ok
 
 
 def _trend(value: float | None, previous: float | None) -> str:

@@ -9,9 +9,7 @@ writes 无数据 for them, never zero.
 from __future__ import annotations
 
 import math
-import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -65,15 +63,6 @@ OUTFALL_STATE_LABELS = {
 CELL_STATE_LABELS = {"built": "已建成", "building": "创建中"}
 NO_ZONE = "（未分区）"
 """The zone of an outfall whose sheet names none (as `envwatch.outfalls.by_zone` writes it)."""
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    "==": operator.eq,
-    ">": operator.gt,
-    "<": operator.lt,
-}
-_OP_TEXT = {">=": "≥", "<=": "≤", "==": "=", ">": ">", "<": "<"}
 
 
 @dataclass(frozen=True)
@@ -799,7 +788,7 @@ def _indicator_row(
 ) -> dict[str, Any]:
     """One indicator's row: its latest value in `rows`, the goal text and whether it is met."""
     mine = rows.loc[rows["indicator_id"] == ident].sort_values("period_end")
-    goal_text = "未设目标" if goal is None else f"{_OP_TEXT[op]} {goal:g}{unit}"
+    goal_text = "未设目标" if goal is None else f"{scoring.OP_TEXT[op]} {goal:g}{unit}"
     if mine.empty:
         return {
             "indicator_id": ident,
@@ -821,7 +810,7 @@ def _indicator_row(
         "period": period_label(str(last["period"])),
         "provisional": last["flag"] == "provisional",
         "goal": goal_text,
-        "met": None if goal is None else bool(_OPS[op](value, goal)),
+        "met": None if goal is None else bool(scoring.OPS[op](value, goal)),
     }
 
 
