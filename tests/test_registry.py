@@ -34,7 +34,16 @@ def read_dummy(data: bytes, *, name: str, tz: str, now: datetime) -> Reading:
         rows.append((site, "pm25", "1h", end, v, "µg/m³", "", f"line {i}"))
     obs = pd.DataFrame(
         rows,
-        columns=["site_id", "parameter", "averaging", "period_end", "value", "unit", "flag", "location"],
+        columns=[
+            "site_id",
+            "parameter",
+            "averaging",
+            "period_end",
+            "value",
+            "unit",
+            "flag",
+            "location",
+        ],
     )
     if obs.empty:
         obs = empty_observations()
@@ -89,7 +98,7 @@ def test_future_values_of_a_new_kind_are_rejected_by_the_line_it_names(
 
 
 def test_config_accepts_the_registered_kinds_and_suggests_for_typos(tmp_path: Path) -> None:
-    assert config.SOURCE_KINDS == tuple(registry.KINDS)
+    assert tuple(registry.KINDS) == config.SOURCE_KINDS
     text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
     text = text.replace("kind: lab-sheet", "kind: lab-shet")
     with pytest.raises(config.ConfigError, match="did you mean 'lab-sheet'"):

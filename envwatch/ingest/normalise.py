@@ -101,13 +101,14 @@ def _converted(obs: pd.DataFrame, canon: pd.Series, rejects: list[Reject]) -> np
     return value
 
 
-def _where(obs: pd.DataFrame, i: int) -> str:
-    """The place a reader gave for row `i` (optional ``location`` column), else 'payload'."""
+def _where(obs: pd.DataFrame, i: int, period_end: int) -> str:
+    """The place a reader gave for row `i` (optional ``location`` column), else site and time."""
     if "location" in obs.columns:
         loc = obs["location"].iat[i]
         if isinstance(loc, str) and loc:
             return loc
-    return "payload"
+    when = datetime.fromtimestamp(period_end, tz=UTC)
+    return f"site {obs['site_id'].iat[i]} at {when:%Y-%m-%d %H:%M} UTC"
 
 
 def _not_future(
@@ -122,7 +123,7 @@ def _not_future(
             when = datetime.fromtimestamp(int(period_end[i]), tz=UTC)
             rejects.append(
                 Reject(
-                    _where(obs, i),
+                    _where(obs, i, int(period_end[i])),
                     f"dated {when:%Y-%m-%d %H:%M} UTC, after now + 1 h ({shown}): a wrong date "
                     "in the file or a clock set wrong; correct the date and load it again",
                     site_id=str(obs["site_id"].iat[i]),
@@ -150,7 +151,7 @@ def _plausible(
         when = datetime.fromtimestamp(int(period_end[i]), tz=UTC)
         rejects.append(
             Reject(
-                _where(obs, i),
+                _where(obs, i, int(period_end[i])),
                 f"{name} {value[i]:g} is outside the plausible range "
                 f"{plausible.describe(param, unit)} ({r.reason if r else ''}); "
                 "check the value, its unit and its decimal point",
@@ -164,4 +165,4 @@ def _plausible(
 
 
 def _raw(v: object) -> str:
-    return repr(v) if isinstance(v, float) else str(v)
+    return repr(float(v)) if isinstance(v, float) else str(v)

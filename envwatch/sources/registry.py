@@ -106,7 +106,9 @@ _PARAMETERS: dict[Callable[..., Any], frozenset[str]] = {}
 
 def _parameters(fn: Callable[..., Any]) -> frozenset[str]:
     if fn not in _PARAMETERS:
-        _PARAMETERS[fn] = frozenset(inspect.signature(fn).parameters)
+        params = inspect.signature(fn).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        _PARAMETERS[fn] = frozenset(READER_ARGUMENTS if takes_any else params)
     return _PARAMETERS[fn]
 
 

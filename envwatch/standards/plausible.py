@@ -41,7 +41,7 @@ RANGES: dict[str, Range] = {
     # Surface water (GB 3838) and outfall samples share the codes: wastewater sets the tops.
     "temp": Range(-5, 45, "no surface water in China is colder or warmer (°C)"),
     "ph": Range(0, 14, "the pH scale runs from 0 to 14"),
-    "do": Range(0, 25, "above twice the saturation of cold fresh water"),
+    "do": Range(0, 50, "above the supersaturation of an algal bloom (published up to ~30)"),
     "codmn": Range(0, 1000, "above raw sewage"),
     "cod": Range(0, 50000, "above the strongest industrial wastewater"),
     "bod5": Range(0, 20000, "above the strongest industrial wastewater"),
