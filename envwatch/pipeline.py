@@ -24,7 +24,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from envwatch import geo
 from envwatch.config import LoadedConfig
 from envwatch.errors import StoreError, UsageError
 from envwatch.ingest import run as _runs
@@ -92,6 +91,8 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     ).hexdigest()
     if store.get_meta("config_sites_sha256") == digest:
         return []
+    from envwatch import geo  # loads the boundaries (geopandas): only when the sites changed
+
     warnings: list[str] = []
     rows: list[dict[str, Any]] = []
     for s in cfg.sites:

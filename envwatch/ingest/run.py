@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from envwatch import air, geo, outfalls, water
+from envwatch import air, outfalls, water
 from envwatch.config import LoadedConfig, Source
 from envwatch.errors import EnvwatchError, FetchError, StoreError, UsageError
 from envwatch.ingest import fetch, window
@@ -563,6 +563,8 @@ def locate(loaded: LoadedConfig, sites: pd.DataFrame) -> None:
     has = sites["lon"].notna() & sites["lat"].notna()
     if not has.any():
         return
+    from envwatch import geo  # loads the boundaries (geopandas): only for new sites
+
     region = loaded.config.region
     found = geo.assign_districts(
         sites.loc[has, "lon"].astype(float).tolist(),
