@@ -41,7 +41,7 @@ def normalise(
     """
     obs = reading.observations
     rejects = list(reading.rejects)
-    canon = obs["parameter"].map({**{k: v[1] for k, v in PARAMETERS.items()}, **(units or {})})
+    canon = _canonical_units(obs["parameter"], units or {})
     unknown = canon.isna()
     if unknown.any():
         for p in obs.loc[unknown, "parameter"].unique():
@@ -61,12 +61,12 @@ def normalise(
     keep &= _plausible(obs, value, period_end, canon, rejects)
     out = pd.DataFrame(
         {
-            "site_id": obs["site_id"].astype(object).to_numpy(),
-            "parameter": obs["parameter"].astype(object).to_numpy(),
-            "averaging": obs["averaging"].astype(object).to_numpy(),
+            "site_id": _objects(obs["site_id"]),
+            "parameter": _objects(obs["parameter"]),
+            "averaging": _objects(obs["averaging"]),
             "period_end": period_end,
             "value": value,
-            "flag": obs["flag"].astype(object).to_numpy(),
+            "flag": _objects(obs["flag"]),
         }
     )
     out = out.loc[keep]
@@ -81,6 +81,19 @@ def normalise(
         )
         out = out.loc[~dup]
     return out.reset_index(drop=True), rejects
+
+
+def _canonical_units(parameters: pd.Series, units: dict[str, str]) -> pd.Series:
+    """The canonical unit of each row's parameter (NaN: unknown); one lookup per parameter."""
+    table = {**{k: v[1] for k, v in PARAMETERS.items()}, **units}
+    codes, names = pd.factorize(parameters.to_numpy(), use_na_sentinel=False)
+    per_name = np.array([table.get(str(n), np.nan) for n in names], dtype=object)
+    return pd.Series(per_name[codes], index=parameters.index, dtype=object)
+
+
+def _objects(s: pd.Series) -> pd.Series:
+    """The column's values under a fresh index, in the reader's own dtype (no copy)."""
+    return pd.Series(s.array)
 
 
 def _converted(obs: pd.DataFrame, canon: pd.Series, rejects: list[Reject]) -> np.ndarray:

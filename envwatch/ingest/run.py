@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from envwatch import air, outfalls, water
@@ -440,7 +441,8 @@ def _store(
     with store.transaction():
         added = register_sites(ctx, reading, obs)
         known = ctx.registry | added
-        unknown = ~obs["site_id"].isin(known)
+        codes, ids = pd.factorize(obs["site_id"])
+        unknown = ~np.isin(np.asarray(ids, dtype=object), list(known))[codes]
         if unknown.any():
             result.skipped_unregistered += int(unknown.sum())
             result.unregistered_sites.update(obs.loc[unknown, "site_id"].unique().tolist())

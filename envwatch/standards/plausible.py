@@ -94,8 +94,10 @@ def outside(parameters: pd.Series, values: np.ndarray, units: pd.Series) -> np.n
     `parameters` and `units` are aligned with `values`; indicator parameters (not in `RANGES`)
     are judged by their unit.
     """
-    lo = np.array(parameters.map({k: r.lo for k, r in RANGES.items()}), dtype="float64")
-    hi = np.array(parameters.map({k: r.hi for k, r in RANGES.items()}), dtype="float64")
+    codes, names = pd.factorize(parameters.to_numpy(), use_na_sentinel=False)
+    known = [RANGES.get(str(n)) for n in names]
+    lo = np.array([r.lo if r else np.nan for r in known], dtype="float64")[codes]
+    hi = np.array([r.hi if r else np.nan for r in known], dtype="float64")[codes]
     other = np.isnan(lo)
     if other.any():
         shares = pd.Series(units.to_numpy()[other]).astype(str).str.strip()
