@@ -1059,27 +1059,24 @@ class Store:
             ensure_ascii=False,
         )
 
-    def observations_at(self, keys: pd.DataFrame) -> pd.DataFrame:
-        """The stored rows at `keys` (KEY columns): KEY, value, flag, run_id."""
+    def _at_keys(self, table: str, columns: Sequence[str], keys: pd.DataFrame) -> pd.DataFrame:
+        """Rows of `table` (which has the KEY columns) at `keys`, one query by primary key."""
+        on = " AND ".join(f"t.{c} = k.{c}" for c in KEY)
         rows = self.conn.execute(
-            self._KEYS_CTE + "SELECT o.site_id, o.parameter, o.averaging, o.period_end, o.value, "
-            "o.flag, o.run_id FROM k JOIN observations o ON o.site_id = k.site_id "
-            "AND o.parameter = k.parameter AND o.averaging = k.averaging "
-            "AND o.period_end = k.period_end",
+            self._KEYS_CTE + f"SELECT {', '.join('t.' + c for c in columns)} "
+            f"FROM k JOIN {table} t ON {on}",
             (self._keys_json(keys),),
         ).fetchall()
-        return pd.DataFrame(rows, columns=[*KEY, "value", "flag", "run_id"])
+        return pd.DataFrame(rows, columns=list(columns))
+
+    def observations_at(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows at `keys` (KEY columns): KEY, value, flag, run_id."""
+        return self._at_keys("observations", [*KEY, "value", "flag", "run_id"], keys)
 
     def revisions_at(self, keys: pd.DataFrame) -> pd.DataFrame:
         """The revisions logged at `keys`: id, KEY, old_value, old_flag, old_run_id."""
-        rows = self.conn.execute(
-            self._KEYS_CTE + "SELECT r.id, r.site_id, r.parameter, r.averaging, r.period_end, "
-            "r.old_value, r.old_flag, r.old_run_id FROM k JOIN revisions r "
-            "ON r.site_id = k.site_id AND r.parameter = k.parameter "
-            "AND r.period_end = k.period_end AND r.averaging = k.averaging",
-            (self._keys_json(keys),),
-        ).fetchall()
-        return pd.DataFrame(rows, columns=["id", *KEY, "old_value", "old_flag", "old_run_id"])
+        cols = ["id", *KEY, "old_value", "old_flag", "old_run_id"]
+        return self._at_keys("revisions", cols, keys)
 
     def archived_payloads_of_run(self, run_id: int) -> set[str]:
         """The sha256 of the payloads a run stored (ok or partial)."""
