@@ -256,11 +256,13 @@ def backfill(
 
 
 def done_days(loaded: LoadedConfig, source_name: str, db: str | Path | None = None) -> set[date]:
-    """Days whose payload was stored successfully by some run of the source."""
+    """Days whose payload was stored successfully by some run of the source (and not withdrawn)."""
     store = open_store(loaded, db)
     try:
         rows = store.conn.execute(
-            "SELECT DISTINCT name FROM run_payloads WHERE source = ? AND status IN ('ok', 'partial')",
+            "SELECT DISTINCT name FROM run_payloads WHERE source = ? AND status IN ('ok', 'partial') "
+            "AND sha256 NOT IN (SELECT sha256 FROM run_payloads WHERE status = 'withdrawn' "
+            "AND sha256 IS NOT NULL)",
             (source_name,),
         ).fetchall()
     finally:

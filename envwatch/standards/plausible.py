@@ -31,9 +31,11 @@ _METAL = "above any wastewater; a unit slip (µg/L written as mg/L) or a typo"
 RANGES: dict[str, Range] = {
     # Air, hourly and daily means (HJ 633 tops its scale at PM2.5 500, PM10 600, SO2 2620,
     # NO2 3840, CO 150 mg/m³, O3 1200 µg/m³; the ranges leave room above).
-    "pm25": Range(0, 3000, "above the worst dust storm recorded in China (about 1,000 µg/m³)"),
-    "pm10": Range(0, 10000, "above the worst dust storm recorded in China (about 9,900 µg/m³)"),
-    "so2": Range(0, 10000, "above any hourly SO2 recorded since monitoring began"),
+    "pm25": Range(
+        0, 3000, "well above the worst haze and dust hours published (around 1,000 µg/m³)"
+    ),
+    "pm10": Range(0, 10000, "above the top of an analyser's range in a dust storm"),
+    "so2": Range(0, 10000, "far above the highest hourly SO2 national stations publish"),
     "no2": Range(0, 4000, "above the top of the HJ 633 scale (3,840 µg/m³ hourly)"),
     "co": Range(0, 150, "above the top of the HJ 633 scale (150 mg/m³ hourly)"),
     "o3": Range(0, 2000, "above the top of the HJ 633 scale (1,200 µg/m³ hourly)"),
