@@ -480,6 +480,13 @@ class Store:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as e:
+            # a store in a read-only folder (no -wal file), a locked or unreadable file
+            conn.close()
+            raise StoreError(
+                f"{p}: cannot write the store ({e}); the store and its folder must be writable "
+                "by this user: fix the permissions, or use --db PATH"
+            ) from None
         except sqlite3.DatabaseError as e:
             conn.close()
             raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
@@ -493,7 +500,14 @@ class Store:
         # a small one (measured in benchmarks/bench_scale.py).
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         store = cls(conn, p, utc_offset_minutes=utc_offset_minutes)
-        store.migrate()
+        try:
+            store.migrate()
+        except sqlite3.OperationalError as e:
+            conn.close()
+            raise StoreError(
+                f"{p}: cannot write the store ({e}); free disk space, or make the store and its "
+                "folder writable by this user, or use --db PATH"
+            ) from None
         return store
 
     @classmethod

@@ -439,3 +439,42 @@ def test_withdraw_of_an_unknown_target_says_how_to_find_one(
 
 def test_registry_kinds_cover_the_sample_patterns() -> None:
     assert "china_sites_*.csv" in registry.KINDS["cnemc-air-archive"].patterns
+
+
+def test_a_store_in_a_read_only_folder_is_not_called_not_a_store(
+    envwatch: Callable[..., Result], db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envwatch("init")
+    real = sqlite3.connect
+
+    class ReadOnly(sqlite3.Connection):
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+            if "journal_mode" in sql:
+                raise sqlite3.OperationalError("attempt to write a readonly database")
+            return super().execute(sql, *args)  # type: ignore[arg-type]
+
+    from envwatch import store
+
+    monkeypatch.setattr(store.sqlite3, "connect", lambda *a, **k: real(*a, factory=ReadOnly, **k))
+    r = envwatch("ingest", "cnemc-air-archive", "--file", str(db_path))
+    assert r.exit_code == 2
+    assert "not an envwatch store" not in r.output
+    assert "cannot write the store" in r.output and "writable" in r.output
+
+
+def test_withdrawing_a_lab_sheet_removes_its_samples_and_months(
+    envwatch: Callable[..., Result], db_path: Path
+) -> None:
+    example = ROOT / "data" / "examples" / "lab-sheet-example.csv"
+    assert envwatch("ingest", "lab-sheet", "--file", str(example), "--add-sites").exit_code == 0
+    assert _count(db_path, "select count(*) from water_samples") > 0
+    assert _count(db_path, "select count(*) from water_periods") > 0
+    r = envwatch("withdraw", "1")
+    assert r.exit_code == 0, r.output
+    assert _count(db_path, "select count(*) from water_samples") == 0
+    assert _count(db_path, "select count(*) from water_periods") == 0
+    assert _count(db_path, "select count(*) from observations") == 0
+    logged = _count(db_path, "select count(*) from revisions where new_flag = 'withdrawn'")
+    assert logged > 0
+    r = envwatch("reparse", "lab-sheet")
+    assert _count(db_path, "select count(*) from observations") == 0
