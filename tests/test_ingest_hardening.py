@@ -56,17 +56,18 @@ def test_links_fifos_and_dangling_links_are_skipped_never_read(
     os.symlink(tmp_path, folder / "china_sites_20190103.csv")  # a link to a folder
     os.mkfifo(folder / "china_sites_20190104.csv")  # would block a reader forever
     os.symlink(tmp_path / "gone", folder / "china_sites_20190105.csv")  # dangling
+    os.link(secret, folder / "china_sites_20190106.csv")  # a second name for an outside file
     started = time.monotonic()
     r = envwatch("ingest", "cnemc-air-archive", "--file", str(folder))
     assert time.monotonic() - started < 30  # the FIFO did not hang the run
     assert r.exit_code == 1, r.output  # partial: the good file landed
-    for day in (2, 3, 4, 5):
+    for day in (2, 3, 4, 5, 6):
         assert f"china_sites_2019010{day}.csv: skipped" in r.output
-    assert "a symbolic link" in r.output and "a FIFO" in r.output
+    assert "a symbolic link" in r.output and "a FIFO" in r.output and "hard link" in r.output
     assert _count(db_path, "select count(*) from observations") == 12
     assert _count(db_path, "select count(*) from raw_payloads") == 1  # the outside file: never
     status = _count(db_path, "select count(*) from run_payloads where status = 'failed'")
-    assert status == 4
+    assert status == 5
 
 
 def test_a_link_named_directly_is_refused(

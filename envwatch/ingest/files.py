@@ -1,8 +1,8 @@
 """Local payloads: files named with `--file`, folders of them, and drop folders.
 
 Files are hostile until proven otherwise. Only regular files are read: a symbolic link (to
-``/etc/shadow`` or to a folder), a FIFO, a device or a socket is skipped with a message naming
-it, and is never opened. The check is made on the open descriptor (``O_NOFOLLOW |
+``/etc/shadow`` or to a folder), a hard link, a FIFO, a device or a socket is skipped with a
+message naming it, and is never opened (a hard link is refused once opened). The check is made on the open descriptor (``O_NOFOLLOW |
 O_NONBLOCK``, then ``fstat``), so a file swapped for a link between listing and reading is
 refused too, and a FIFO cannot hang the run.
 """
@@ -27,10 +27,14 @@ class NotRegularFile(FetchError):
     """A path that is not a regular file (link, FIFO, device, socket, folder): skipped."""
 
 
-def what_is(mode: int) -> str | None:
-    """Words for a file type that is not a regular file, or None for a regular file."""
+def what_is(mode: int, links: int = 1) -> str | None:
+    """Words for a file that is not a plain regular file, or None for one.
+
+    A regular file with more than one name (a hard link) is refused too: it may be another
+    user's file (``/etc/shadow``) given a second name in the drop folder.
+    """
     if stat.S_ISREG(mode):
-        return None
+        return None if links <= 1 else f"a hard link (a file with {links} names)"
     for test, words in (
         (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISDIR, "a folder"),
@@ -63,7 +67,7 @@ def read_regular(path: Path) -> bytes:
         raise FetchError(
             f"{path}: no file for this day yet; the next run tries again", retryable=True
         ) from None
-    what = what_is(st.st_mode)
+    what = what_is(st.st_mode, st.st_nlink)
     if what is not None:
         raise _skipped(path, what)
     try:
@@ -73,7 +77,8 @@ def read_regular(path: Path) -> bytes:
             raise _skipped(path, "a symbolic link") from None
         raise
     try:
-        what = what_is(os.fstat(fd).st_mode)
+        st = os.fstat(fd)
+        what = what_is(st.st_mode, st.st_nlink)
         if what is not None:
             raise _skipped(path, what)
         chunks = []
