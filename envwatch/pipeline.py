@@ -337,7 +337,7 @@ def withdraw(
     try:
         with store.writer_lock(timeout=lock_timeout, on_wait=_say):
             store.mark_interrupted_runs()
-            return run_withdraw(loaded, store, target, reason=reason, now=datetime.now(loaded.tz))
+            return run_withdraw(loaded, store, target, reason=reason)
     except sqlite3.OperationalError as e:
         raise StoreError(_runs.store_write_error(store.path, e)) from None
     finally:
