@@ -44,6 +44,7 @@ from typing import Any
 import pandas as pd
 
 from envwatch.errors import ParseError
+from envwatch.redaction import redact
 from envwatch.sources.base import Reading, Reject, empty_observations
 from envwatch.standards.water import PARAMETERS
 
@@ -157,7 +158,9 @@ def _load(payload: bytes, name: str) -> dict[str, Any]:
         raise _fail(name, "the payload is empty", "the server may be down; try again later")
     if stripped.startswith("<"):
         title = re.search(r"<title[^>]*>(.*?)</title>", stripped, re.S | re.I)
-        shown = (title.group(1).strip() if title else stripped[:60]).replace("\n", " ")
+        # Redact, then cut: a cut secret would no longer be recognised (issue 15).
+        quoted = title.group(1) if title else stripped
+        shown = redact(" ".join(quoted.split()), limit=80)
         raise _fail(
             name,
             f"the server sent an HTML page ({shown!r}), not JSON",
