@@ -217,6 +217,17 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or default
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What one `get` or `post` asks for; secrets still ``{NAME}`` placeholders."""
+
+    method: str
+    url: str
+    params: Mapping[str, str | int | float] | None = None
+    headers: Mapping[str, str] | None = None
+    data: Mapping[str, str] | bytes | None = None
+
+
 class _RedirectRefused(Exception):
     """A redirect that would carry a secret to another site."""
 
@@ -317,7 +328,7 @@ class HttpClient:
 
         Raises `FetchError` (URL redacted) when no attempt succeeded.
         """
-        return self._request("GET", url, params=params, headers=headers, data=None)
+        return self._request(_Call("GET", url, params, headers))
 
     def post(
         self,
@@ -331,19 +342,13 @@ class HttpClient:
 
         Raises `FetchError` (URL redacted) when no attempt succeeded.
         """
-        return self._request("POST", url, params=params, headers=headers, data=data)
+        return self._request(_Call("POST", url, params, headers, data))
 
     # -- 1. build -------------------------------------------------------------------------------
 
-    def _build(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, str | int | float] | None,
-        headers: Mapping[str, str] | None,
-        data: Mapping[str, str] | bytes | None,
-    ) -> httpx.Request:
-        secrets = self._secrets
+    def _build(self, call: _Call) -> httpx.Request:
+        """The request to send: secrets filled in, timeouts cut to the budget left."""
+        secrets, data, params, headers = self._secrets, call.data, call.params, call.headers
         remaining = self.budget_left()
         timeout = httpx.Timeout(
             min(self.policy.read_timeout, remaining),
@@ -355,14 +360,14 @@ class HttpClient:
             content = data
         elif data is not None:
             form = {k: _fill_raw(str(v), secrets) for k, v in data.items()}
-        target = httpx.URL(expand(url, secrets))
+        target = httpx.URL(expand(call.url, secrets))
         if params:
             # httpx's own `params=` would replace a query already in the URL: merge instead.
             target = target.copy_merge_params(
                 {k: _fill_raw(str(v), secrets) for k, v in params.items()}
             )
         return self._client.build_request(
-            method,
+            call.method,
             target,
             headers={k: _fill_raw(v, secrets) for k, v in headers.items()} if headers else None,
             data=form,
@@ -370,12 +375,12 @@ class HttpClient:
             timeout=timeout,
         )
 
-    def _shown_url(self, url: str, params: Mapping[str, str | int | float] | None) -> str:
+    def _shown_url(self, call: _Call) -> str:
         """The URL as logs and errors show it: parameters merged, secrets as ``{NAME}``."""
         try:
-            full = str(self._build("GET", url, params, None, None).url)
+            full = str(self._build(_Call("GET", call.url, call.params)).url)
         except (httpx.InvalidURL, ValueError):
-            full = url
+            full = call.url
         return redact(full, self._secrets)
 
     # -- 2. rate limit --------------------------------------------------------------------------
@@ -426,17 +431,10 @@ class HttpClient:
 
     # -- 4. classify ----------------------------------------------------------------------------
 
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, str | int | float] | None,
-        headers: Mapping[str, str] | None,
-        data: Mapping[str, str] | bytes | None,
-    ) -> httpx.Response | Failure:
+    def _attempt(self, call: _Call) -> httpx.Response | Failure:
         """One attempt: a 2xx response that echoes no secret, or its `Failure`."""
         try:
-            request = self._build(method, url, params, headers, data)
+            request = self._build(call)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             return Failure(
                 "invalid_url",
@@ -480,16 +478,9 @@ class HttpClient:
 
     # -- 5. retry loop --------------------------------------------------------------------------
 
-    def _request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str | int | float] | None,
-        headers: Mapping[str, str] | None,
-        data: Mapping[str, str] | bytes | None,
-    ) -> bytes:
-        shown = self._shown_url(url, params)
+    def _request(self, call: _Call) -> bytes:
+        """The body of the first usable response, retrying as `HttpPolicy.retry` decides."""
+        method, shown = call.method, self._shown_url(call)
         if self._deadline is None:
             self._deadline = self._clock() + self.policy.run_budget
         self._first_start = None
@@ -498,17 +489,13 @@ class HttpClient:
         while True:
             self._pace(method, shown, attempt, failure)
             attempt += 1
-            outcome = self._attempt(method, url, params, headers, data)
+            outcome = self._attempt(call)
             if isinstance(outcome, httpx.Response):
+                took = self._clock() - (self._last_start or 0.0)
+                status, size = outcome.status_code, len(outcome.content)
                 logger.info(
                     "%s %s -> %d (%d bytes, %.2f s, attempt %d/%d)",
-                    method,
-                    shown,
-                    outcome.status_code,
-                    len(outcome.content),
-                    self._clock() - (self._last_start or 0.0),
-                    attempt,
-                    attempts,
+                    *(method, shown, status, size, took, attempt, attempts),
                 )
                 return outcome.content
             failure = outcome
