@@ -454,11 +454,11 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
         raise ConfigError("\n".join(msgs)) from None
     loaded = LoadedConfig(config=config, path=p.resolve(), lines=lines)
     _check_unique(loaded, p)
-    _register_secrets(config)
+    register_secrets(config)
     return loaded
 
 
-def _register_secrets(config: Config) -> None:
+def register_secrets(config: Config) -> None:
     """Make the values of the environment variables named in ``secrets:`` known to
     `envwatch.redaction`: no message, log or error of this process shows them from now on."""
     from envwatch.redaction import register

@@ -7,7 +7,8 @@ process (an `envwatch.http.HttpClient` registers its secrets when it is made); f
 - `redact` replaces it in any text: messages, ledger errors, exception texts, URLs;
 - every `envwatch.errors.EnvwatchError` redacts its own message and attributes;
 - every log record (envwatch's, httpx's, any library's, tracebacks included) is redacted
-  when it is made (`logging.setLogRecordFactory`);
+  when it is made (`logging.setLogRecordFactory`), and so is the traceback of an uncaught
+  exception (`sys.excepthook`, `threading.excepthook`);
 - `find_secret` tells whether downloaded data contains it, so that the client can refuse to
   store a response that echoes a secret.
 
@@ -26,8 +27,11 @@ import base64
 import functools
 import logging
 import re
+import sys
 import threading
+import traceback
 from collections.abc import Mapping
+from types import TracebackType
 
 __all__ = ["find_secret", "forget_all", "known_secrets", "redact", "register"]
 
@@ -192,6 +196,34 @@ def _install_log_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(factory)
+    _install_excepthooks()
+
+
+def _install_excepthooks() -> None:
+    """Print uncaught exceptions (main thread and others) with their tracebacks redacted."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if not _KNOWN or kind is KeyboardInterrupt:
+            previous(kind, exc, tb)
+            return
+        sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        if args.exc_value is None or not _KNOWN:
+            previous_thread(args)
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        text = "".join(
+            traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
+        )
+        sys.stderr.write(redact(f"Exception in thread {name}:\n{text}"))
+
+    previous_thread = threading.excepthook
+    sys.excepthook = hook
+    threading.excepthook = thread_hook
 
 
 def _redact_record(record: logging.LogRecord) -> None:

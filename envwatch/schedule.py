@@ -55,9 +55,10 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from envwatch.config import LoadedConfig
+from envwatch.config import LoadedConfig, register_secrets
 from envwatch.cron import CRON_HINT, cron_trigger
 from envwatch.errors import ConfigError, EnvwatchError
+from envwatch.redaction import redact
 
 if TYPE_CHECKING:
     from envwatch.pipeline import RunResult
@@ -260,6 +261,7 @@ def _child_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    register_secrets(loaded.config)  # the config came pickled: its secrets are not known here yet
     try:
         from envwatch.pipeline import ingest
 
@@ -275,7 +277,7 @@ def _child_main(
     except EnvwatchError as e:
         conn.send(("error", str(e)))
     except BaseException:
-        conn.send(("crash", traceback.format_exc()))
+        conn.send(("crash", redact(traceback.format_exc())))
     finally:
         conn.close()
 

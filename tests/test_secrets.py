@@ -28,7 +28,7 @@ from envwatch.redaction import find_secret, forget_all, redact, register
 from envwatch.sources import cnemc_water
 
 from conftest import AIR_DAY1, write_config
-from faultserver import FaultServer, Recorded, Reply, refused_url
+from faultserver import FaultServer, Recorded, Reply, echo, refused_url
 
 SECRET = "Zq8/vK+2m=X9&pL4"
 NAME = "API_KEY"
@@ -172,6 +172,15 @@ def test_a_200_echoing_a_secret_is_refused(server: FaultServer, how: str) -> Non
     assert "the server echoed a secret" in str(err) and "not stored" in str(err)
     assert not err.retryable and len(server.requests_to("/x")) == 1
     assert _leaks(str(err)) == []
+
+
+def test_a_page_echoing_the_url_with_the_key_is_refused(server: FaultServer) -> None:
+    server.script("/search", then=echo(200))
+    client = HttpClient(HttpPolicy(retries=2), secrets={NAME: SECRET})
+    with client, pytest.raises(FetchError, match="echoed a secret"):
+        client.get(server.url("/search?q=pm25&key={API_KEY}"))
+    (request,) = server.requests
+    assert quote(SECRET, safe="") in request.target  # it was sent percent-encoded and echoed
 
 
 def _echo(request: Recorded) -> Reply:
@@ -322,3 +331,20 @@ def test_find_secret_speed_on_a_large_payload() -> None:
     started = time.perf_counter()
     assert find_secret(body, {NAME: SECRET}) is None
     assert time.perf_counter() - started < 1.0
+
+
+def test_an_uncaught_exception_prints_a_redacted_traceback() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from envwatch.redaction import register\n"
+        f"register({{'API_KEY': {SECRET!r}}})\n"
+        f"raise RuntimeError('the server said ' + {quote(SECRET, safe='')!r})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert "RuntimeError: the server said {API_KEY}" in done.stderr
+    assert _leaks(done.stderr) == []
