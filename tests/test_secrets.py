@@ -20,6 +20,8 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from envwatch.config import load_config
 from envwatch.errors import FetchError, ParseError
@@ -348,3 +350,34 @@ def test_an_uncaught_exception_prints_a_redacted_traceback() -> None:
     assert done.returncode == 1
     assert "RuntimeError: the server said {API_KEY}" in done.stderr
     assert _leaks(done.stderr) == []
+
+
+def _random_encodings(value: str) -> list[str]:
+    raw = value.encode()
+    return [
+        value,
+        quote(value, safe=""),
+        _lower_hex(quote_plus(value, safe="")),
+        html.escape(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        base64.b64encode(raw).decode(),
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    value=st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=8, max_size=24
+    ),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+    which=st.integers(0, 6),
+)
+def test_any_secret_in_any_listed_encoding_is_redacted(
+    value: str, before: str, after: str, which: int
+) -> None:
+    form = _random_encodings(value)[which]
+    shown = redact(f"{before}[{form}]{after}", {"S": value})
+    assert "[{S}]" in shown
+    assert find_secret(f"{before}{form}{after}".encode(), {"S": value}) == "S"
