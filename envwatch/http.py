@@ -76,6 +76,9 @@ logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_REDIRECTS = 10
+#: Secrets shorter than this are redacted but not looked for in response bodies: a short value
+#: ("42") turns up in data by chance, and refusing every page for it would lose data.
+ECHO_MIN_LENGTH = 8
 _SNIPPET = 200  # characters of an error response's body quoted in the message
 
 
@@ -226,6 +229,13 @@ class _Call:
     params: Mapping[str, str | int | float] | None = None
     headers: Mapping[str, str] | None = None
     data: Mapping[str, str] | bytes | None = None
+
+
+def _same_site(origin: tuple[str, str, int | None], target: tuple[str, str, int | None]) -> bool:
+    """Whether a redirect stays on the site: same origin, or the same host moving to https."""
+    return target == origin or (
+        origin[0] == "http" and target == ("https", origin[1], 443) and origin[2] == 80
+    )
 
 
 class _RedirectRefused(Exception):
@@ -418,7 +428,7 @@ class HttpClient:
             if following is None:
                 return response
             response.close()
-            if _origin(following.url) != origin and (
+            if not _same_site(origin, _origin(following.url)) and (
                 carried or find_secret(str(following.url), self._secrets)
             ):
                 scheme, host, port = _origin(following.url)
@@ -464,7 +474,7 @@ class HttpClient:
         """None for a usable 2xx response (logged); else why it is not usable."""
         if not response.is_success:
             return _classify_response(response)
-        echoed = find_secret(response.content, self._secrets)
+        echoed = find_secret(response.content, self._secrets, min_length=ECHO_MIN_LENGTH)
         if echoed is not None:
             return Failure(
                 "secret_echoed",

@@ -40,7 +40,17 @@ _KNOWN: dict[str, str] = {}  # value -> name
 _MIN_ENCODED = 6  # shorter values are not looked for as base64 or hex (too many false matches)
 
 _HTML_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
-_JSON_SHORT = {"/": "/", '"': '"', "'": "'", "\\": "\\", "\n": "n", "\r": "r", "\t": "t"}
+_JSON_SHORT = {
+    "/": "/",
+    '"': '"',
+    "'": "'",
+    "\\": "\\",
+    "\n": "n",
+    "\r": "r",
+    "\t": "t",
+    "\b": "b",
+    "\f": "f",
+}
 
 
 def register(secrets: Mapping[str, str]) -> None:
@@ -93,9 +103,11 @@ def _char_forms(c: str) -> str:
     else:
         high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
         forms.append(f"\\\\u{_hex_digits(high, 4)}\\\\u{_hex_digits(low, 4)}")
-    if c.isascii() and 0x20 <= code < 0x7F and not c.isalnum():
-        forms.append(f"\\\\x{_hex(code)}")
-    return "(?:" + "|".join(forms) + ")"
+    forms.append(f"\\\\U{_hex_digits(code, 8)}")  # Python's escape of any code point
+    if code < 0x100 and not c.isalnum():
+        forms.append(f"\\\\x{_hex(code)}")  # Python's escape of a control or Latin-1 character
+    # Encoded forms first: at the end of a value, the raw '%' must not win over '%25'.
+    return "(?:" + "|".join(forms[1:] + forms[:1]) + ")"
 
 
 def _hex_digits(code: int, width: int = 1) -> str:
@@ -159,13 +171,16 @@ def redact(text: str, secrets: Mapping[str, str] | None = None, *, limit: int | 
     return text
 
 
-def find_secret(data: bytes | str, secrets: Mapping[str, str] | None = None) -> str | None:
+def find_secret(
+    data: bytes | str, secrets: Mapping[str, str] | None = None, *, min_length: int = 1
+) -> str | None:
     """The name of a secret (given or registered) that `data` contains in any form, or None.
 
-    Bytes are read as UTF-8 (undecodable bytes never match), so a secret is found in UTF-8,
-    ASCII-compatible (GB18030 ...) and binary data alike.
+    Only secrets of at least `min_length` characters are looked for. Bytes are read as UTF-8
+    (undecodable bytes never match), so a secret is found in UTF-8, ASCII-compatible
+    (GB18030 ...) and binary data alike.
     """
-    pairs = _pairs(secrets)
+    pairs = tuple(pair for pair in _pairs(secrets) if len(pair[1]) >= min_length)
     if not pairs or not data:
         return None
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data

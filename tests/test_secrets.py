@@ -381,3 +381,21 @@ def test_any_secret_in_any_listed_encoding_is_redacted(
     shown = redact(f"{before}[{form}]{after}", {"S": value})
     assert "[{S}]" in shown
     assert find_secret(f"{before}{form}{after}".encode(), {"S": value}) == "S"
+
+
+def test_a_short_secret_is_redacted_but_does_not_refuse_pages_that_happen_to_hold_it(
+    server: FaultServer,
+) -> None:
+    server.script("/x", then=Reply(200, body=b"PM2.5,42,43"))
+    with HttpClient(HttpPolicy(retries=0), secrets={"PIN": "42"}) as client:
+        assert client.get(server.url("/x?pin={PIN}")) == b"PM2.5,42,43"
+    assert redact("pin=42") == "pin={PIN}"
+
+
+def test_a_redirect_may_move_the_same_host_to_https() -> None:
+    from envwatch.http import _same_site
+
+    assert _same_site(("http", "h.example", 80), ("https", "h.example", 443))
+    assert not _same_site(("https", "h.example", 443), ("http", "h.example", 80))
+    assert not _same_site(("https", "h.example", 443), ("https", "evil.example", 443))
+    assert not _same_site(("https", "h.example", 443), ("https", "h.example", 8443))
