@@ -291,7 +291,9 @@ def reparse(
         archived = {
             r[0]
             for r in store.conn.execute(
-                "SELECT DISTINCT source FROM run_payloads WHERE sha256 IS NOT NULL"
+                "SELECT DISTINCT source FROM run_payloads WHERE sha256 IS NOT NULL "
+                "AND sha256 NOT IN (SELECT sha256 FROM run_payloads WHERE status = 'withdrawn' "
+                "AND sha256 IS NOT NULL)"
             )
         }
     finally:
