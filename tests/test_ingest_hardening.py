@@ -480,3 +480,20 @@ def test_withdrawing_a_lab_sheet_removes_its_samples_and_months(
     r = envwatch("reparse", "lab-sheet")
     assert r.exit_code == 2 and "no archived payloads of lab-sheet" in r.output
     assert _count(db_path, "select count(*) from observations") == 0
+
+
+def test_a_year_to_date_indicator_of_this_year_is_not_in_the_future(
+    tmp_path: Path, envwatch: Callable[..., Result], db_path: Path
+) -> None:
+    now = datetime.now(TZ)
+    f = tmp_path / "indicators.csv"
+    f.write_text(
+        "指标名称,统计期,数值,单位\n"
+        f"危险废物利用处置率,{now.year}年,99.6,%\n"  # this year so far
+        f"危险废物产生量,{now.year}年{now.month}月,2950,吨\n",  # this month so far
+        encoding="utf-8",
+    )
+    r = envwatch("ingest", "indicator-sheet", "--file", str(f))
+    assert "after now + 1 h" not in r.output, r.output
+    flags = _count(db_path, "select count(*) from zero_waste_indicators where flag = 'provisional'")
+    assert flags == 2

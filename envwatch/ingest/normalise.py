@@ -1,7 +1,8 @@
 """Canonical units and Unix-second times, for every source alike; what cannot be used is rejected.
 
 Rejected here, value by value with the reason: unknown parameters, units that cannot be
-converted, values dated after now + 1 hour (`FUTURE_SLACK`), and values outside their
+converted, values dated after now + 1 hour (`FUTURE_SLACK`; except a ``provisional``
+year-to-date value of a period under way), and values outside their
 parameter's plausible range (`envwatch.standards.plausible`), whose raw value is kept in
 ``rejects``. The good values of the same payload still land.
 """
@@ -129,7 +130,9 @@ def _not_future(
 ) -> np.ndarray:
     """Mask of values dated no later than now + FUTURE_SLACK; a reject for each other one."""
     limit = int(((now or datetime.now(UTC)) + FUTURE_SLACK).timestamp())
-    late = period_end > limit
+    # A provisional value (year to date) belongs to a period that has not ended yet: its reader
+    # has checked that the period has begun.
+    late = (period_end > limit) & (obs["flag"] != "provisional").to_numpy()
     if late.any():
         shown = datetime.fromtimestamp(limit, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
         for i in np.flatnonzero(late).tolist():
