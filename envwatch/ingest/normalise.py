@@ -9,6 +9,7 @@ parameter's plausible range (`envwatch.standards.plausible`), whose raw value is
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -32,13 +33,18 @@ _KEY = ["site_id", "parameter", "averaging", "period_end"]
 
 
 def normalise(
-    reading: Reading, units: dict[str, str] | None = None, *, now: datetime | None = None
+    reading: Reading,
+    units: dict[str, str] | None = None,
+    *,
+    now: datetime | None = None,
+    sites: Collection[str] | None = None,
 ) -> tuple[pd.DataFrame, list[Reject]]:
     """Observations with canonical units and Unix-second UTC times, and the rejects.
 
     `units` adds parameters defined by the configuration (indicators) with their units.
     `now` (aware; default: the clock) is the run's time: values dated after now + 1 hour
-    are rejected.
+    are rejected. With `sites`, only values of those sites are checked (the others will be
+    skipped as not in the registry: no reject for them).
     """
     obs = reading.observations
     rejects = list(reading.rejects)
@@ -58,8 +64,9 @@ def normalise(
     value = _converted(obs, canon, rejects)
     period_end = obs["period_end"].dt.as_unit("s").astype("int64").to_numpy()
     keep = ~(np.isnan(value) & (obs["flag"] == "").to_numpy())
-    keep &= _not_future(obs, period_end, now, rejects)
-    keep &= _plausible(obs, value, period_end, canon, rejects)
+    checked = keep & _of(obs["site_id"], sites)
+    keep &= _not_future(obs, period_end, now, checked, rejects)
+    keep &= _plausible(obs, value, period_end, canon, checked & keep, rejects)
     out = pd.DataFrame(
         {
             "site_id": _objects(obs["site_id"]),
@@ -125,14 +132,26 @@ def _where(obs: pd.DataFrame, i: int, period_end: int) -> str:
     return f"site {obs['site_id'].iat[i]} at {when:%Y-%m-%d %H:%M} UTC"
 
 
+def _of(site_ids: pd.Series, sites: Collection[str] | None) -> np.ndarray:
+    """Mask of rows whose site is in `sites` (all rows when None)."""
+    if sites is None:
+        return np.ones(len(site_ids), dtype=bool)
+    codes, names = pd.factorize(site_ids)
+    return np.isin(np.asarray(names, dtype=object), list(sites))[codes]
+
+
 def _not_future(
-    obs: pd.DataFrame, period_end: np.ndarray, now: datetime | None, rejects: list[Reject]
+    obs: pd.DataFrame,
+    period_end: np.ndarray,
+    now: datetime | None,
+    checked: np.ndarray,
+    rejects: list[Reject],
 ) -> np.ndarray:
     """Mask of values dated no later than now + FUTURE_SLACK; a reject for each other one."""
     limit = int(((now or datetime.now(UTC)) + FUTURE_SLACK).timestamp())
     # A provisional value (year to date) belongs to a period that has not ended yet: its reader
     # has checked that the period has begun.
-    late = (period_end > limit) & (obs["flag"] != "provisional").to_numpy()
+    late = (period_end > limit) & (obs["flag"] != "provisional").to_numpy() & checked
     if late.any():
         shown = datetime.fromtimestamp(limit, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
         for i in np.flatnonzero(late).tolist():
@@ -156,10 +175,11 @@ def _plausible(
     value: np.ndarray,
     period_end: np.ndarray,
     canon: pd.Series,
+    checked: np.ndarray,
     rejects: list[Reject],
 ) -> np.ndarray:
     """Mask of values inside their plausible range; a reject, raw value kept, for each other."""
-    bad = plausible.outside(obs["parameter"], value, canon)
+    bad = plausible.outside(obs["parameter"], value, canon) & checked
     for i in np.flatnonzero(bad).tolist():
         param, unit = str(obs["parameter"].iat[i]), str(canon.iat[i])
         r = plausible.range_for(param, unit)

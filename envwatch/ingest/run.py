@@ -312,7 +312,7 @@ def ingest_payload(ctx: Run, payload: Payload) -> None:
     sha = _write(store, lambda: store.archive(data))
     try:
         reading = read(ctx, payload, data)
-        obs, rejects = normalise(reading, _units(ctx.loaded), now=ctx.now)
+        obs, rejects = normalise(reading, _units(ctx.loaded), now=ctx.now, sites=_kept(ctx))
     except EnvwatchError as e:
         _failed(ctx, payload, sha, str(e))
         return
@@ -387,6 +387,14 @@ def _failed(ctx: Run, payload: Payload, sha: str | None, message: str) -> None:
             error=message,
         ),
     )
+
+
+def _kept(ctx: Run) -> set[str] | None:
+    """The sites whose values a feed's payload keeps (None: all, or the sheet decides)."""
+    entry = ctx.entry
+    if ctx.all_sites or entry.staff_sheet or entry.area_site:
+        return None
+    return ctx.registry
 
 
 def _units(loaded: LoadedConfig) -> dict[str, str]:
