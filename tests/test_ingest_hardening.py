@@ -497,3 +497,18 @@ def test_a_year_to_date_indicator_of_this_year_is_not_in_the_future(
     assert "after now + 1 h" not in r.output, r.output
     flags = _count(db_path, "select count(*) from zero_waste_indicators where flag = 'provisional'")
     assert flags == 2
+
+
+def test_checks_judge_only_the_values_kept_and_each_value_once(
+    tmp_path: Path, envwatch: Callable[..., Result], db_path: Path
+) -> None:
+    ahead = datetime.now(TZ).date() + timedelta(days=4)
+    f = tmp_path / "china_sites.csv"
+    text = archive_day(ahead, pm25=99999).replace("1236A", "9999A")  # 9999A: not registered
+    f.write_text(text)
+    r = envwatch("ingest", "cnemc-air-archive", "--file", str(f))
+    assert r.exit_code == 2  # nothing usable
+    with sqlite3.connect(db_path) as c:
+        rejected = c.execute("select site_id, count(*) from rejects group by 1").fetchall()
+    assert rejected == [("1234A", 6)]  # one reject per value (future and implausible: once)
+    assert "skipped 6 values of 1 sites not in the registry" in r.output
