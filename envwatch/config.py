@@ -24,13 +24,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from envwatch.errors import ConfigError
+from envwatch.geo import CHINA_LAT, CHINA_LON
 
 DEFAULT_CONFIG = "stations.yaml"
-
-# China's extent, generous by a fraction of a degree: a point outside is a typo (swapped lon/lat,
-# a missing digit) or coordinates of another country.
-CHINA_LON = (73.4, 135.1)
-CHINA_LAT = (3.8, 53.6)
 
 SOURCE_KINDS = (
     "cnemc-air-archive",

@@ -23,7 +23,18 @@ Conventions shared by every staff sheet:
   and ignored; columns such as 序号 (row number) or 填报人 (who filled it in) are ignored
   silently. Empty rows and footer lines (a single cell starting with 注, 说明, 填报人 ...) are
   skipped.
-- Empty cells and ``-``, ``--``, ``—``, ``/`` mean "not given".
+- Empty cells and the markers of `MISSING_MARKS` (``-``, ``--``, ``—``, ``——``, ``/``,
+  ``null``, ``NA``, ``N/A``, ``nan``, ``none``, in any case) mean "not given", in every sheet.
+- Numbers: one parser (`number`) for every sheet. ``1,234.5`` and ``1,234`` use a comma as the
+  thousands separator (the convention of Chinese and English Excel). A comma that cannot be a
+  thousands separator (``0,520``, ``12,5``) is a decimal comma from a European Excel: the cell
+  is rejected, naming it, with a request to write ``0.520``; it is never read as 520 or 0.52.
+  ``inf``, ``nan`` and numbers that overflow are not numbers.
+- Limits on what a sheet may hold: an XLSX is checked before it is opened (at most
+  `MAX_XLSX_UNPACKED` bytes unpacked in all, no part packed more than `MAX_PACK_RATIO` times);
+  the worksheet's own ``<dimension>`` is ignored (rows are read until the data ends); at most
+  `MAX_ROWS` rows are read from any sheet. A file over a limit is refused whole with a
+  `ParseError` that names the limit; so is a damaged XLSX (bad zip, bad XML, entity expansion).
 - Dates and times in a sheet are local (the reader's `tz`, China Standard Time by default);
   observations store UTC instants. Excel date cells, ``2026-08-03``, ``2026/8/3``,
   ``2026.8.3``, ``2026年8月3日``, ``20260803`` and any of them with a time (``09:30``,
@@ -49,6 +60,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from envwatch.errors import ParseError
+from envwatch.geo import CHINA_LAT, CHINA_LON, in_china
 from envwatch.sources.base import Reject, empty_observations
 
 __all__ = [
@@ -94,9 +106,6 @@ HEADER_SEARCH_ROWS = 20
 IGNORED = "_ignored"
 """Canonical key of columns that are known and deliberately ignored (序号, 填报人 ...)."""
 
-# China's extent with a margin: a point outside is a typo, swapped lon/lat or another country.
-CHINA_LON = (73.4, 135.1)
-CHINA_LAT = (3.8, 53.6)
 
 _COMMON_IGNORED = (
     "note",
@@ -121,11 +130,26 @@ _COMMON_IGNORED = (
     "照片",
     "现场照片",
 )
-_MISSING = {"", "-", "--", "—", "——", "/", "nan", "none", "null"}
+MISSING_MARKS = frozenset(
+    {"", "-", "--", "—", "——", "/", "nan", "none", "null", "na", "n/a", "#n/a"}
+)
+"""Cell texts (after width folding, lower case) that mean "not given" in every staff sheet."""
+_MISSING = MISSING_MARKS
+
+MAX_ROWS = 1_100_000
+"""Most rows read from one sheet (Excel's own limit is 1,048,576): a larger file is refused."""
+
+MAX_XLSX_UNPACKED = 200 * 1024 * 1024
+"""Most bytes an XLSX may unpack to, all parts together (a zip bomb is refused before it opens)."""
+
+MAX_PACK_RATIO = 200
+"""Most an XLSX part may be compressed (unpacked / packed size) when it unpacks to over 1 MB;
+real sheets compress 5-50 times."""
 _FOOTER = re.compile(r"^(注|说明|备注|填报|填表|审核|制表|联系人|联系电话|负责人)")
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _PLAIN = re.compile(rf"^{_NUM}$")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _BELOW = [
     re.compile(rf"^(?:<|≤|<=)\s*({_NUM})$"),
     re.compile(rf"^({_NUM})\s*l$", re.I),
@@ -203,7 +227,11 @@ def is_missing(value: Any) -> bool:
 
 
 def number(value: Any) -> float | None:
-    """A plain number (``12``, ``0.5``, ``1,234.5``), else None."""
+    """A plain finite number (``12``, ``0.5``, ``1,234.5``, ``1e3``), else None.
+
+    A comma is a thousands separator only where it can be one (``1,234``); ``0,520`` is None
+    (see `decimal_comma`).
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -211,7 +239,21 @@ def number(value: Any) -> float | None:
     t = norm(value)
     if _THOUSANDS.match(t):
         t = t.replace(",", "")
-    return float(t) if _PLAIN.match(t) else None
+    if not _PLAIN.match(t):
+        return None
+    out = float(t)
+    return out if math.isfinite(out) else None
+
+
+def decimal_comma(value: Any) -> str | None:
+    """The reason to reject a cell written with a decimal comma (``0,520``), else None."""
+    t = norm(value)
+    if _DECIMAL_COMMA.match(t) and not _THOUSANDS.match(t):
+        return (
+            f"{t!r} has a comma that cannot separate thousands; write the decimal point as "
+            f"{t.replace(',', '.')!r} (or the whole number without the comma)"
+        )
+    return None
 
 
 def unit_key(unit: str) -> str:
@@ -254,10 +296,13 @@ def measured(raw: Any, *, below_detection: bool = True) -> tuple[float, str, str
     t = norm(raw)
     if t.lower() in _MISSING:
         return None
+    comma = decimal_comma(t)
+    if comma:
+        raise BadCell(comma)
     if below_detection:
         for pattern in _BELOW:
             m = pattern.match(t)
-            if m:
+            if m and math.isfinite(float(m.group(1))):
                 return float(m.group(1)) / 2, "below_detection", ""
         if _BARE_ND.match(t):
             raise BadCell(
@@ -265,7 +310,7 @@ def measured(raw: Any, *, below_detection: bool = True) -> tuple[float, str, str
                 "method's limit"
             )
     m = _WITH_UNIT.match(t)
-    if m and ("/" in m.group(2) or m.group(2).strip() in _UNIT_WORDS):
+    if m and math.isfinite(float(m.group(1))) and ("/" in m.group(2) or m.group(2).strip() in _UNIT_WORDS):
         return float(m.group(1)), "", m.group(2).strip()
     hint = ", 0.01L or <0.01 for below detection," if below_detection else ""
     raise BadCell(f"{t!r} is not a number; write a number such as 0.12{hint} or leave it empty")
@@ -402,9 +447,8 @@ def coordinates(lon_raw: Any, lat_raw: Any) -> tuple[float, float] | None:
     if lon is None or lat is None:
         bad = text(lon_raw) if lon is None else text(lat_raw)
         raise BadCell(f"{bad!r} is not a coordinate; write decimal degrees such as 121.7130")
-    inside = CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
-    if not inside:
-        swapped = CHINA_LON[0] <= lat <= CHINA_LON[1] and CHINA_LAT[0] <= lon <= CHINA_LAT[1]
+    if not in_china(lon, lat):
+        swapped = in_china(lat, lon)
         hint = "; longitude and latitude look swapped" if swapped else ""
         raise BadCell(
             f"({lon}, {lat}) is outside China (longitude {CHINA_LON[0]}-{CHINA_LON[1]}, "
@@ -761,6 +805,13 @@ Rows = list[tuple[int, list[Any]]]
 """Numbered rows of a sheet: (row number as staff see it in Excel, cells)."""
 
 
+def _too_many_rows(kind: str, name: str) -> ParseError:
+    return ParseError(
+        f"{kind} {name}: more than {MAX_ROWS:,} rows, the most one sheet may hold; split it "
+        "into several files (one per month, say)"
+    )
+
+
 def _csv_rows(payload: bytes, kind: str, name: str) -> Rows:
     content = decode(payload, kind=kind, name=name)
     first = next((line for line in content.splitlines() if line.strip()), "").lstrip()
@@ -776,7 +827,42 @@ def _csv_rows(payload: bytes, kind: str, name: str) -> Rows:
         )
     delimiter = max(",\t;", key=first.count)
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    return [(n, list(cells)) for n, cells in enumerate(reader, start=1)]
+    rows: Rows = []
+    try:
+        for n, cells in enumerate(reader, start=1):
+            if n > MAX_ROWS:
+                raise _too_many_rows(kind, name)
+            rows.append((n, cells))
+    except csv.Error as exc:
+        raise ParseError(
+            f"{kind} {name}: line {reader.line_num} is not CSV ({exc}); export the sheet again"
+        ) from None
+    return rows
+
+
+def _check_zip(payload: bytes, kind: str, name: str) -> None:
+    """Refuse an XLSX that is not a zip, or that would unpack to more than the limits allow."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ParseError(
+            f"{kind} {name}: not a readable XLSX file (damaged zip: {exc}); open it in Excel "
+            "and save it again as .xlsx or CSV"
+        ) from None
+    total = sum(m.file_size for m in members)
+    if total > MAX_XLSX_UNPACKED:
+        raise ParseError(
+            f"{kind} {name}: the XLSX unpacks to {total / 2**20:,.0f} MB, over the limit of "
+            f"{MAX_XLSX_UNPACKED / 2**20:,.0f} MB; split it into smaller files or save it as CSV"
+        )
+    for m in members:
+        if m.file_size > 2**20 and m.file_size > MAX_PACK_RATIO * max(m.compress_size, 1):
+            raise ParseError(
+                f"{kind} {name}: part {m.filename!r} of the XLSX is packed "
+                f"{m.file_size // max(m.compress_size, 1):,} times, over the limit of "
+                f"{MAX_PACK_RATIO} (a zip bomb?); save the sheet again from Excel"
+            )
 
 
 def _xlsx_rows(
@@ -784,26 +870,51 @@ def _xlsx_rows(
 ) -> tuple[Rows, str]:
     from openpyxl import load_workbook
 
+    _check_zip(payload, kind, name)
     try:
         book = load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise ParseError(
-            f"{kind} {name}: not a readable XLSX file ({type(exc).__name__}); open "
-            "it in Excel and save it again as .xlsx or CSV"
-        ) from None
+    except Exception as exc:  # openpyxl raises anything on a damaged file
+        raise _damaged(kind, name, exc) from None
     try:
         titles: list[str] = []
         for ws in book.worksheets:
             titles.append(repr(ws.title))
-            rows = [
-                (n, list(values))
-                for n, values in enumerate(ws.iter_rows(values_only=True), start=1)
-            ]
+            rows = _worksheet_rows(ws, kind, name)
             if has_header(rows):
                 return rows, ""
         return [], f" of any sheet ({', '.join(titles)})"
+    except ParseError:
+        raise
+    except Exception as exc:  # bad XML, forbidden entities, bad cell values ...
+        raise _damaged(kind, name, exc) from None
     finally:
         book.close()
+
+
+def _worksheet_rows(ws: Any, kind: str, name: str) -> Rows:
+    """The rows of a read-only worksheet, its ``<dimension>`` ignored, trailing blanks cut."""
+    if hasattr(ws, "reset_dimensions"):  # chart sheets have none
+        ws.reset_dimensions()  # never trust <dimension>: A1:N2 over 20 rows, A1:XFD1048576 ...
+    rows: Rows = []
+    if not hasattr(ws, "iter_rows"):
+        return rows
+    for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        if n > MAX_ROWS:
+            raise _too_many_rows(kind, name)
+        cells = list(values)
+        while cells and cells[-1] is None:
+            cells.pop()
+        rows.append((n, cells))
+    return rows
+
+
+def _damaged(kind: str, name: str, exc: BaseException) -> ParseError:
+    detail = " ".join(str(exc).split())[:120]
+    why = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return ParseError(
+        f"{kind} {name}: not a readable XLSX file ({why}); open it in Excel and save it "
+        "again as .xlsx or CSV"
+    )
 
 
 def table_rows(
