@@ -55,6 +55,7 @@ import pandas as pd
 from envwatch.sources import sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
+from envwatch.sources.sites import SiteRegistry, resolve
 
 __all__ = ["COLUMNS", "FLOW_UNITS", "CONCENTRATION_UNITS", "SITE_COLUMNS", "read"]
 
@@ -236,7 +237,8 @@ def read(
         wanted="an outfall (排口名称 or 排口编号) and an inspected_at (巡查时间 or 日期) column",
         example="outfall-sheet-example.csv",
     )
-    registry = _Registry(known_sites)
+    registry = SiteRegistry(known_sites, "outfall")
+    types = registry.column("outfall_type")
     rejects = list(table.rejects)
 
     # First pass: which outfall each row is, and the type of outfalls added here.
@@ -303,7 +305,7 @@ def read(
         type_text = table.text(row, "outfall_type")
         if type_text:
             outfall_type = _TYPES.get(_type_key(type_text))
-            expected = new_types.get(site_id) or registry.types.get(site_id)
+            expected = new_types.get(site_id) or types.get(site_id)
             if outfall_type is None:
                 reject(
                     f"outfall type {type_text!r} is not 雨水/污水/雨污合流 (rain/sewage/combined)",
@@ -384,34 +386,8 @@ def read(
     )
 
 
-class _Registry:
-    """The known outfalls, looked up by id or name."""
-
-    def __init__(self, known: pd.DataFrame) -> None:
-        frame = known
-        if "kind" in frame.columns:
-            frame = frame[frame["kind"].astype(str) == "outfall"]
-        id_col = "site_id" if "site_id" in frame.columns else "id"
-        if len(known.columns) and (id_col not in frame.columns or "name" not in frame.columns):
-            raise ValueError("known_sites needs site_id (or id) and name columns")
-        ids = [str(i) for i in frame[id_col]] if id_col in frame.columns else []
-        names = [str(n) for n in frame["name"]] if "name" in frame.columns else []
-        self.ids = set(ids)
-        self.names = dict(zip(ids, names, strict=True))
-        self.types: dict[str, str] = {}
-        if "outfall_type" in frame.columns:
-            self.types = {
-                i: str(t)
-                for i, t in zip(ids, frame["outfall_type"], strict=True)
-                if isinstance(t, str) and t
-            }
-        self.lookup = sheet.Lookup(
-            (i, f"{n} ({i})" if n != i else i, [i, n]) for i, n in self.names.items()
-        )
-
-
 def _identify(
-    table: Sheet, row: Row, registry: _Registry, add_sites: bool
+    table: Sheet, row: Row, registry: SiteRegistry, add_sites: bool
 ) -> tuple[str, str] | Reject:
     """(site_id, name) of the row's outfall, or the Reject saying why not."""
     written = table.text(row, "outfall_id") or table.text(row, "outfall")
@@ -423,32 +399,10 @@ def _identify(
             reason="no outfall; write the outfall's id or name (排口编号 or 排口名称)",
             raw=table.raw(row),
         )
-    for candidate in (written, name):
-        if not candidate:
-            continue
-        hits = registry.lookup.find(candidate)
-        if len(hits) == 1:
-            return hits[0], registry.names[hits[0]]
-        if len(hits) > 1:
-            return Reject(
-                location=table.where(row, key),
-                reason=(
-                    f"outfall {candidate!r} is the name of {len(hits)} outfalls; write the id: "
-                    f"{', '.join(sorted(hits))}"
-                ),
-                raw=candidate,
-            )
-    shown = written or name
-    if add_sites:
-        return shown, name or written
-    return Reject(
-        location=table.where(row, key),
-        reason=(
-            f"unknown outfall {shown!r}{registry.lookup.hint(shown) or '.'} Fix the name, add "
-            "the outfall to stations.yaml, or load the sheet with --add-sites"
-        ),
-        raw=shown,
-    )
+    found = resolve(registry, [written, name], noun="outfall", add_sites=add_sites, name=name)
+    if isinstance(found, str):
+        return Reject(location=table.where(row, key), reason=found, raw=written or name)
+    return found.site_id, found.name
 
 
 def _needs_type(table: Sheet, site_id: str) -> str:

@@ -310,7 +310,11 @@ def measured(raw: Any, *, below_detection: bool = True) -> tuple[float, str, str
                 "method's limit"
             )
     m = _WITH_UNIT.match(t)
-    if m and math.isfinite(float(m.group(1))) and ("/" in m.group(2) or m.group(2).strip() in _UNIT_WORDS):
+    if (
+        m
+        and math.isfinite(float(m.group(1)))
+        and ("/" in m.group(2) or m.group(2).strip() in _UNIT_WORDS)
+    ):
         return float(m.group(1)), "", m.group(2).strip()
     hint = ", 0.01L or <0.01 for below detection," if below_detection else ""
     raise BadCell(f"{t!r} is not a number; write a number such as 0.12{hint} or leave it empty")
@@ -765,8 +769,8 @@ def _split(rows: list[tuple[int, list[Any]]], spec: _Spec, where: str = "") -> S
         body.append(Row(number=n, cells=list(cells)))
     if not body:
         raise ParseError(
-            f"{spec.kind} {spec.name}: the header is on row {header_row} but no rows follow; "
-            "fill in the sheet"
+            f"{spec.kind} {spec.name}: no data rows (the header is on row {header_row} and "
+            "nothing follows); fill in the sheet, or export it again if it was cut off"
         )
     return Sheet(
         kind=spec.kind,
@@ -954,7 +958,30 @@ def read_sheet(
     rows, where = table_rows(
         payload, kind=kind, name=name, has_header=lambda r: _find_header(r, spec)[0] is not None
     )
-    return _split(rows, spec, where)
+    table = _split(rows, spec, where)
+    if payload[:4] != b"PK\x03\x04" and not payload.rstrip(b"\0").endswith((b"\n", b"\r")):
+        _cut_last_row(table)
+    return table
+
+
+def _cut_last_row(table: Sheet) -> None:
+    """A CSV that ends without a newline inside a row that lacks columns was cut off: that row
+    is rejected naming the columns it lacks (a ParseError when it was the only row)."""
+    last = table.rows[-1]
+    lacking = [c.title for c in table.columns.values() if c.index >= len(last.cells)]
+    if not lacking:
+        return
+    what = f"the file ends in the middle of row {last.number} (no {', '.join(lacking)})"
+    if len(table.rows) == 1:
+        raise table.error(f"{what}, its only data row; export the file again")
+    table.rows.pop()
+    table.rejects.append(
+        Reject(
+            location=f"row {last.number}",
+            reason=f"{what}; the row was skipped: export the file again if it was cut off",
+            raw=table.raw(last),
+        )
+    )
 
 
 def read_records(

@@ -263,7 +263,7 @@ def test_indicators_from_the_config_as_a_list_of_mappings() -> None:
         (b"", "is empty"),
         ("<html><body>系统维护中</body></html>".encode(), "HTML or XML page"),
         ("指标名称,数值\n危险废物利用处置率,100\n".encode(), "has no period"),
-        ("指标名称,统计期,数值\n".encode(), "no rows follow"),
+        ("指标名称,统计期,数值\n".encode(), "no data rows"),
     ],
 )
 def test_unusable_sheets_raise_parse_error(payload: bytes, message: str) -> None:

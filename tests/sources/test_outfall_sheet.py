@@ -296,7 +296,7 @@ def test_unknown_columns_are_reported_once_with_a_suggestion() -> None:
             "row 1 looks like the header but has no inspected_at",
         ),
         (b"a,b\n1,2\n", "no header row with an outfall"),
-        ("排口,巡查时间\n".encode(), "no rows follow"),
+        ("排口,巡查时间\n".encode(), "no data rows"),
     ],
 )
 def test_unusable_sheets_raise_parse_error_naming_the_file(payload: bytes, message: str) -> None:
