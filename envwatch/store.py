@@ -1163,6 +1163,8 @@ def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     column = np.full(len(obs), None, dtype=object)
     for name, (p, a) in HOUR_INPUTS.items():
         column[(param == p) & (avg == a)] = name
+    if "flag" in obs.columns:  # a flagged value (e.g. a platform's invalid mark) is not used
+        column[obs["flag"].fillna("").astype(str).to_numpy() != ""] = None
     out = obs[["site_id", "period_end", "value"]].copy()
     out["column"] = column
     return out.loc[out["column"].notna()]

@@ -68,6 +68,10 @@ __all__ = [
     "CHINA_LON",
     "HEADER_SEARCH_ROWS",
     "IGNORED",
+    "MAX_PACK_RATIO",
+    "MAX_ROWS",
+    "MAX_XLSX_UNPACKED",
+    "MISSING_MARKS",
     "BadCell",
     "Column",
     "Lookup",
@@ -78,6 +82,7 @@ __all__ = [
     "as_frame",
     "check_now",
     "coordinates",
+    "decimal_comma",
     "decode",
     "future_date",
     "future_instant",
@@ -86,6 +91,7 @@ __all__ = [
     "is_missing",
     "load_json",
     "local_date",
+    "local_datetime",
     "local_instant",
     "measured",
     "norm",
@@ -371,6 +377,13 @@ def _parse_local(value: Any) -> tuple[datetime | None, bool]:
         return datetime(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]), has_time
     except ValueError:  # 2026-02-30, 25:00 ...
         return None, False
+
+
+def local_datetime(value: Any) -> tuple[datetime | None, bool]:
+    """(naive local date-time, whether a time of day was written) of a date cell, else
+    (None, False). An Excel date-time, or text as in the module docstring; ``24:00`` is not a
+    time here (readers that accept it say so)."""
+    return _parse_local(value)
 
 
 def is_time_of_day(value: Any) -> bool:
