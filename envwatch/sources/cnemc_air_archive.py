@@ -243,9 +243,13 @@ def read_station_list(payload: bytes, *, name: str = "<station list>") -> pd.Dat
             break
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
+    else:
         raise ParseError(f"{name}: not UTF-8 or GBK text")
-    df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:100]
+        raise ParseError(f"{name}: not a station list ({reason}); download it again") from None
     cols = {
         "监测点编码": "site_id",
         "监测点名称": "name",

@@ -798,7 +798,13 @@ def _split(rows: list[tuple[int, list[Any]]], spec: _Spec, where: str = "") -> S
 def decode(payload: bytes, *, kind: str, name: str) -> str:
     """The payload as text: UTF-16 with a BOM, UTF-8 (BOM or not) or GBK/GB18030."""
     if payload[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return payload.decode("utf-16")
+        try:
+            return payload.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ParseError(
+                f"{kind} {name}: the file starts as UTF-16 text but is broken (cut off or "
+                "mixed encodings); export it again as 'CSV UTF-8' from Excel"
+            ) from None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return payload.decode(encoding)
