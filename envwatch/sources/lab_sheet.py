@@ -60,7 +60,7 @@ import pandas as pd
 from envwatch.sources import sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import BadCell, Column, Row, RowRejects, Sheet
-from envwatch.sources.sites import SiteRegistry, resolve
+from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
 from envwatch.standards.water import PARAMETERS
 
 __all__ = ["COLUMNS", "COLUMN_ALIASES", "SITE_COLUMNS", "read"]
@@ -170,17 +170,12 @@ def read(
     known_types = registry.column("water_type")
 
     # First pass: which section each row is, and the water type of sections added here.
-    resolved: dict[int, str] = {}
-    new_types: dict[str, str] = {}
-    for row in table.rows:
-        found = resolve(registry, [table.text(row, "section")], noun="section", add_sites=add_sites)
-        if isinstance(found, str):
-            RowRejects(table, row, rejects)(found, raw=table.text(row, "section") or None)
-            continue
-        resolved[row.number] = found.site_id
-        wtype = _WATER_TYPES.get(table.text(row, "water_type").lower())
-        if found.new and wtype:
-            new_types.setdefault(found.site_id, wtype)
+    resolved, new_types = resolve_rows(
+        table.rows,
+        lambda row: _identify(table, row, registry, add_sites),
+        lambda row: _WATER_TYPES.get(table.text(row, "water_type").lower()),
+        rejects,
+    )
 
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
@@ -188,8 +183,7 @@ def read(
     for row in table.rows:
         if row.number not in resolved:
             continue
-        site_id = resolved[row.number]
-        is_new = site_id not in registry.ids
+        site_id, is_new = resolved[row.number].site_id, resolved[row.number].new
         reject = RowRejects(table, row, rejects, site_id)
         if is_new and site_id not in new_types:
             reject(
@@ -243,6 +237,15 @@ def read(
             {"new": bool}
         ),
     )
+
+
+def _identify(table: Sheet, row: Row, registry: SiteRegistry, add_sites: bool) -> Resolved | Reject:
+    """The row's section, or the Reject saying why not."""
+    written = table.text(row, "section")
+    found = resolve(registry, [written], noun="section", add_sites=add_sites)
+    if isinstance(found, str):
+        return Reject(location=table.where(row), reason=found, raw=written or table.raw(row))
+    return found
 
 
 def _parameter_columns(table: Sheet, rejects: list[Reject]) -> dict[str, tuple[Column, float]]:

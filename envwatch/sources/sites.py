@@ -19,15 +19,15 @@ the coordinates, after the pipeline has located the new sites.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from envwatch.sources.base import Reject
-from envwatch.sources.sheet import Lookup, squash
+from envwatch.sources.sheet import Lookup, Row, squash
 
-__all__ = ["Resolved", "SiteRegistry", "district_disagreements", "resolve"]
+__all__ = ["Resolved", "SiteRegistry", "district_disagreements", "resolve", "resolve_rows"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,29 @@ def resolve(
         f"unknown {noun} {shown!r}{hint} Fix the name, add the {noun} to stations.yaml, or "
         "load the sheet with --add-sites"
     )
+
+
+def resolve_rows(
+    rows: Iterable[Row],
+    identify: Callable[[Row], Resolved | Reject],
+    needed: Callable[[Row], str | None],
+    rejects: list[Reject],
+) -> tuple[dict[int, Resolved], dict[str, str]]:
+    """A sheet's first pass: the site of each row (by row number; rows that name none are
+    rejected into `rejects`), and for each site added here the first non-empty value of what
+    a new site needs (`needed`: its water type, outfall type ...), by site id."""
+    resolved: dict[int, Resolved] = {}
+    needs: dict[str, str] = {}
+    for row in rows:
+        found = identify(row)
+        if isinstance(found, Reject):
+            rejects.append(found)
+            continue
+        resolved[row.number] = found
+        value = needed(row) if found.new else None
+        if value:
+            needs.setdefault(found.site_id, value)
+    return resolved, needs
 
 
 def district_disagreements(sites: pd.DataFrame, kind: str = "station") -> list[Reject]:
