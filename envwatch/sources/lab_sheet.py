@@ -180,10 +180,8 @@ def read(
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
     seen: dict[tuple[str, datetime], int] = {}
-    for row in table.rows:
-        if row.number not in resolved:
-            continue
-        site_id, is_new = resolved[row.number].site_id, resolved[row.number].new
+    for row, found in resolved:
+        site_id, is_new = found.site_id, found.new
         reject = RowRejects(table, row, rejects, site_id)
         if is_new and site_id not in new_types:
             reject(

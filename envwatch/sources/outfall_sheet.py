@@ -252,10 +252,8 @@ def read(
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
     seen: dict[tuple[str, datetime], int] = {}
-    for row in table.rows:
-        if row.number not in resolved:
-            continue
-        site_id, is_new = resolved[row.number].site_id, resolved[row.number].new
+    for row, found in resolved:
+        site_id, is_new = found.site_id, found.new
         reject = sheet.RowRejects(table, row, rejects, site_id)
         if is_new and site_id not in new_types:
             reject(_needs_type(table, site_id))
@@ -277,7 +275,7 @@ def read(
             site_id,
             {
                 "site_id": site_id,
-                "name": resolved[row.number].name,
+                "name": found.name,
                 "new": is_new,
                 "outfall_type": new_types.get(site_id),
             },

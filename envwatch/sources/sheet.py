@@ -703,9 +703,7 @@ def _columns(
         if key == IGNORED:
             continue
         if key is None:
-            pool = [k for k, v in lookup.items() if v != IGNORED]
-            close = difflib.get_close_matches(matched, pool, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = _column_hint(matched, lookup)
             rejects.append(
                 Reject(
                     location=where,
@@ -728,6 +726,13 @@ def _columns(
             continue
         columns[key] = Column(index=index, title=shown, key=key, unit=unit)
     return columns, rejects
+
+
+def _column_hint(matched: str, lookup: Mapping[str, str]) -> str:
+    """`` (did you mean 'x'?)`` for an unknown column name, or ''."""
+    pool = [k for k, v in lookup.items() if v != IGNORED]
+    close = difflib.get_close_matches(matched, pool, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _keys(cells: list[Any], lookup: Mapping[str, str]) -> set[str]:
@@ -1040,9 +1045,7 @@ def read_records(
         if key == IGNORED:
             continue
         if key is None:
-            pool = [a for a, v in columns.items() if v != IGNORED]
-            close = difflib.get_close_matches(matched, pool, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = _column_hint(matched, columns)
             rejects.append(
                 Reject(
                     location="header",

@@ -113,18 +113,18 @@ def resolve_rows(
     identify: Callable[[Row], Resolved | Reject],
     needed: Callable[[Row], str | None],
     rejects: list[Reject],
-) -> tuple[dict[int, Resolved], dict[str, str]]:
-    """A sheet's first pass: the site of each row (by row number; rows that name none are
-    rejected into `rejects`), and for each site added here the first non-empty value of what
-    a new site needs (`needed`: its water type, outfall type ...), by site id."""
-    resolved: dict[int, Resolved] = {}
+) -> tuple[list[tuple[Row, Resolved]], dict[str, str]]:
+    """A sheet's first pass: the rows that name a site, with it (the others are rejected into
+    `rejects`), and for each site added here the first non-empty value of what a new site
+    needs (`needed`: its water type, outfall type ...), by site id."""
+    resolved: list[tuple[Row, Resolved]] = []
     needs: dict[str, str] = {}
     for row in rows:
         found = identify(row)
         if isinstance(found, Reject):
             rejects.append(found)
             continue
-        resolved[row.number] = found
+        resolved.append((row, found))
         value = needed(row) if found.new else None
         if value:
             needs.setdefault(found.site_id, value)
