@@ -56,6 +56,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -205,11 +206,16 @@ def read(
             "2019-04-01 01:00 (see data/examples/air-sheet-template.csv)"
         )
     units = _pollutant_units(table, rejects)
+    specs = [
+        (code, table.columns[code].index, _index(table, f"{code}_flag"), factor)
+        for code, factor in units.items()
+    ]
     registry = SiteRegistry(known_sites, "air")
     national = _national_ids(registry)
     levels = registry.column("control_level")
     identify = _Identifier(table, registry, add_sites)
     hour_of = _HourParser(table, zone)
+    latest = now + timedelta(hours=1)  # as sheet.future_instant: clocks drift
 
     parsed: list[_Parsed] = []
     sites: dict[str, dict[str, Any]] = {}
@@ -231,23 +237,30 @@ def read(
         when = hour_of(row, reject)
         if when is None:
             continue
-        if sheet.future_instant(when, now):
+        if when > latest:
             local = when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             reject(f"hour {local} is in the future; check the date (row skipped)")
             continue
-        site = sites.setdefault(
-            site_id,
-            {
+        site = sites.get(site_id)
+        if site is None:
+            site = sites[site_id] = {
                 "site_id": site_id,
                 "name": site_name,
                 "new": is_new,
                 "control_level": levels.get(site_id),
-            },
-        )
+            }
         if is_new:
             _describe_new(table, row, site, level, reject)
         item = _Parsed(row, site_id, when)
-        for code, factor in units.items():
+        for code, index, flag_index, factor in specs:
+            cells = row.cells
+            raw = cells[index] if index < len(cells) else None
+            flag = cells[flag_index] if flag_index is not None and flag_index < len(cells) else ""
+            if type(raw) is str and not flag and _FAST_NUMBER.match(raw):  # the common case
+                value = float(raw) * factor
+                if code != "co" or factor != 1.0 or value <= CO_MG_MAX:
+                    item.values[code] = (value, "")
+                    continue
             _value(table, row, code, factor, item, reject)
         parsed.append(item)
 
@@ -293,6 +306,11 @@ def _pollutant_units(table: Sheet, rejects: list[Reject]) -> dict[str, float]:
             "data/examples/air-sheet-template.csv"
         )
     return out
+
+
+def _index(table: Sheet, key: str) -> int | None:
+    col = table.columns.get(key)
+    return col.index if col is not None else None
 
 
 def _national_ids(registry: SiteRegistry) -> set[str]:
@@ -459,13 +477,18 @@ def _control_level(table: Sheet, row: Row, reject: RowRejects) -> str | None:
     written = table.text(row, "control_level")
     if not written:
         return None
-    level = next((lv for lv in _CONTROL_LEVELS if sheet.squash(written).startswith(lv)), None)
+    level = _level(written)
     if level is None:
         reject(
             f"control level {written!r} is not one of {'/'.join(_CONTROL_LEVELS)}; it was ignored",
             "control_level",
         )
     return level
+
+
+@lru_cache(maxsize=64)
+def _level(written: str) -> str | None:
+    return next((lv for lv in _CONTROL_LEVELS if sheet.squash(written).startswith(lv)), None)
 
 
 def _describe_new(

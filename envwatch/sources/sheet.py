@@ -229,6 +229,14 @@ def squash(value: Any) -> str:
 
 def is_missing(value: Any) -> bool:
     """True for an empty cell or one of the "not given" marks (``-``, ``/``, ``—`` ...)."""
+    if value is None:
+        return True
+    if isinstance(value, str):  # the common case, without NFKC
+        t = value.strip()
+        if len(t) > 4:  # longer than any mark, in any width
+            return False
+        if t.isascii():
+            return t.lower() in _MISSING
     return norm(value).lower() in _MISSING
 
 
@@ -728,6 +736,17 @@ def _columns(
     return columns, rejects
 
 
+def _first_filled(cells: list[Any]) -> list[str]:
+    """The first two given cells of a row, as text (enough to tell blank and footer rows)."""
+    out: list[str] = []
+    for c in cells:
+        if not is_missing(c):
+            out.append(text(c))
+            if len(out) == 2:
+                break
+    return out
+
+
 def _column_hint(matched: str, lookup: Mapping[str, str]) -> str:
     """`` (did you mean 'x'?)`` for an unknown column name, or ''."""
     pool = [k for k, v in lookup.items() if v != IGNORED]
@@ -781,7 +800,7 @@ def _split(rows: list[tuple[int, list[Any]]], spec: _Spec, where: str = "") -> S
     columns, rejects = _columns(header, spec.lookup, header_row, "row")
     body: list[Row] = []
     for n, cells in rows[h + 1 :]:
-        filled = [text(c) for c in cells if not is_missing(c)]
+        filled = _first_filled(cells)
         if not filled or (len(filled) == 1 and _FOOTER.match(filled[0])):
             continue
         body.append(Row(number=n, cells=list(cells)))
