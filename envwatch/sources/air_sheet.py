@@ -154,10 +154,6 @@ _CRS = {
     "bd-09": "bd09",
     "百度": "bd09",
 }
-_UNIT_FACTORS = {
-    "µg/m³": {"ug/m3": 1.0, "mg/m3": 1000.0},
-    "mg/m³": {"mg/m3": 1.0, "ug/m3": 0.001},
-}
 _HOUR_24 = re.compile(r"^(.*?\d)\s*[T\s]\s*24\s*(?:[:时点]\s*(?:0{1,2})?\s*分?(?::00)?)?$")
 _HOUR_TEXT = re.compile(r"^(\d{1,2})\s*(?:[:时点]\s*(\d{1,2})?\s*分?)?$")
 _FAST_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
@@ -285,7 +281,7 @@ def _pollutant_units(table: Sheet, rejects: list[Reject]) -> dict[str, float]:
         if not table.has(code):
             continue
         written = table.unit(code)
-        factor = _UNIT_FACTORS[unit].get(sheet.unit_key(written)) if written else 1.0
+        factor = sheet.unit_factor(written, unit)
         if factor is None:
             rejects.append(
                 Reject(
@@ -542,7 +538,7 @@ def _value(
     value, _, cell_unit = got
     unit = POLLUTANTS[code][0]
     if cell_unit:
-        cell_factor = _UNIT_FACTORS[unit].get(sheet.unit_key(cell_unit))
+        cell_factor = sheet.unit_factor(cell_unit, unit)
         if cell_factor is None:
             reject(
                 f"unit {cell_unit!r} does not convert to {unit}; write the number alone",

@@ -106,25 +106,6 @@ _CONTROL_LEVELS = ("国控", "省控", "市控", "区控", "县控")
 _CLASS_TEXT = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "Ⅰ": 1, "Ⅱ": 2, "Ⅲ": 3, "Ⅳ": 4, "Ⅴ": 5,
                "I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}  # fmt: skip
 
-_CONCENTRATION = {"mg/l": 1.0, "ug/l": 1e-3, "ng/l": 1e-6, "g/m3": 1.0}
-_UNITS: dict[str, dict[str, float]] = {
-    "temp": {"°c": 1.0, "degc": 1.0, "c": 1.0},
-    "ph": {"无量纲": 1.0, "-": 1.0, "1": 1.0},
-    "fcoli": {
-        "个/l": 1.0,
-        "mpn/l": 1.0,
-        "cfu/l": 1.0,
-        "count/l": 1.0,
-        "个/100ml": 10.0,
-        "mpn/100ml": 10.0,
-        "cfu/100ml": 10.0,
-    },
-    "cond": {"us/cm": 1.0, "ms/m": 10.0},
-    "turb": {"ntu": 1.0},
-    "algae": {"cells/l": 1.0, "个/l": 1.0, "万个/l": 1e4},
-}
-"""Units (in `sheet.unit_key` form) -> factor to the canonical unit; concentrations by default."""
-
 _WATER_TYPES = {
     "river": "river",
     "河流": "river",
@@ -255,8 +236,8 @@ def _parameter_columns(table: Sheet, rejects: list[Reject]) -> dict[str, tuple[C
         if key not in PARAMETERS:
             continue
         unit = _header_unit(col)
-        units = _UNITS.get(key, _CONCENTRATION)
-        factor = units.get(sheet.unit_key(unit)) if unit else 1.0
+        units = sheet.UNITS[PARAMETERS[key].unit]
+        factor = sheet.unit_factor(unit, PARAMETERS[key].unit)
         if factor is None:
             rejects.append(
                 Reject(
@@ -300,8 +281,7 @@ def _value(table: Sheet, row: Row, col: Column, factor: float) -> tuple[float, s
         return None
     number, flag, cell_unit = got
     if cell_unit:
-        units = _UNITS.get(col.key, _CONCENTRATION)
-        cell_factor = units.get(sheet.unit_key(cell_unit))
+        cell_factor = sheet.unit_factor(cell_unit, PARAMETERS[col.key].unit)
         if cell_factor is None:
             raise BadCell(
                 f"unit {cell_unit!r} in the cell does not convert to {PARAMETERS[col.key].unit}; "

@@ -103,29 +103,11 @@ _LOOKUP = sheet.aliases(COLUMNS)
 _IDENTITY = ("outfall", "outfall_id", "outfall_name")
 _WHEN = ("inspected_at", "inspected_on")
 
-FLOW_UNITS: dict[str, float] = {
-    "m3/h": 1.0,
-    "t/h": 1.0,
-    "吨/h": 1.0,
-    "m3/d": 1 / 24,
-    "t/d": 1 / 24,
-    "吨/d": 1 / 24,
-    "l/s": 3.6,
-    "m3/s": 3600.0,
-    "m3/min": 60.0,
-    "l/min": 0.06,
-    "l/h": 0.001,
-}
-"""Flow units (in `sheet.unit_key` form) -> factor to m³/h."""
+FLOW_UNITS: dict[str, float] = sheet.UNITS["m³/h"]
+"""Flow units (in `sheet.unit_key` form) -> factor to m³/h (from the one unit table)."""
 
-CONCENTRATION_UNITS: dict[str, float] = {
-    "mg/l": 1.0,
-    "g/m3": 1.0,
-    "ug/l": 1e-3,
-    "ng/l": 1e-6,
-    "g/l": 1e3,
-}
-"""Concentration units (in `sheet.unit_key` form) -> factor to mg/L."""
+CONCENTRATION_UNITS: dict[str, float] = sheet.UNITS["mg/L"]
+"""Concentration units (in `sheet.unit_key` form) -> factor to mg/L (from the one unit table)."""
 
 _MEASURES = {
     "flow": ("m³/h", FLOW_UNITS, "m³/h, m³/d or L/s"),

@@ -102,6 +102,8 @@ __all__ = [
     "sheet_order",
     "squash",
     "text",
+    "UNITS",
+    "unit_factor",
     "unit_key",
     "words",
 ]
@@ -291,6 +293,50 @@ def unit_key(unit: str) -> str:
     ):
         u = u.replace(chinese, latin)
     return u
+
+
+UNITS: dict[str, dict[str, float]] = {
+    "mg/L": {"mg/l": 1.0, "g/m3": 1.0, "ug/l": 1e-3, "ng/l": 1e-6, "g/l": 1e3},
+    "µg/m³": {"ug/m3": 1.0, "mg/m3": 1e3},
+    "mg/m³": {"mg/m3": 1.0, "ug/m3": 1e-3},
+    "m³/h": {
+        "m3/h": 1.0,
+        "t/h": 1.0,
+        "吨/h": 1.0,
+        "m3/d": 1 / 24,
+        "t/d": 1 / 24,
+        "吨/d": 1 / 24,
+        "l/s": 3.6,
+        "m3/s": 3600.0,
+        "m3/min": 60.0,
+        "l/min": 0.06,
+        "l/h": 0.001,
+    },
+    "count/L": {
+        "个/l": 1.0,
+        "mpn/l": 1.0,
+        "cfu/l": 1.0,
+        "count/l": 1.0,
+        "个/100ml": 10.0,
+        "mpn/100ml": 10.0,
+        "cfu/100ml": 10.0,
+    },
+    "uS/cm": {"us/cm": 1.0, "ms/m": 10.0},
+    "NTU": {"ntu": 1.0},
+    "cells/L": {"cells/l": 1.0, "个/l": 1.0, "万个/l": 1e4},
+    "degC": {"°c": 1.0, "degc": 1.0, "c": 1.0},
+    "1": {"无量纲": 1.0, "-": 1.0, "1": 1.0},
+}
+"""The one unit table of the staff sheets: canonical unit -> {unit as written, in `unit_key`
+form: factor to the canonical unit}. ``汞(µg/L)`` × 0.001 -> mg/L; ``流量(m³/d)`` ÷ 24 -> m³/h."""
+
+
+def unit_factor(written: str, canonical: str) -> float | None:
+    """The factor from a unit as written (``'μg/L'``, ``'m³/d'``) to `canonical` (a key of
+    `UNITS`); 1 when nothing is written; None when it does not convert."""
+    if not written:
+        return 1.0
+    return UNITS.get(canonical, {}).get(unit_key(written))
 
 
 class BadCell(Exception):
