@@ -177,3 +177,17 @@ def test_a_reader_returns_a_reading_or_raises_envwatch_errors(reader: str) -> No
         assert isinstance(got, Reading | pd.DataFrame)
 
     check()
+
+
+def test_every_reader_module_is_fuzzed() -> None:
+    """A new reader in envwatch/sources must be added to READERS above."""
+    modules = {
+        p.stem
+        for p in (ROOT / "envwatch/sources").glob("*.py")
+        if "\ndef read(" in p.read_text(encoding="utf-8") and p.stem != "sheet"
+    }
+    fuzzed = {kind.split("-xlsx")[0].split("-geojson")[0] for kind in READERS}
+    fuzzed = {
+        k.replace("cnemc-station-list", "cnemc-air-archive").replace("-", "_") for k in fuzzed
+    }
+    assert modules <= fuzzed, f"not fuzzed: {sorted(modules - fuzzed)}"
