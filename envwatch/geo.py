@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # drawing libraries are imported only where boundaries are needed
+if TYPE_CHECKING:  # drawing and boundary libraries load only when a boundary is needed
     import geopandas as gpd
 
 CHINA_LON = (73.4, 135.1)
