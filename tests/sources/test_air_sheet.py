@@ -310,3 +310,61 @@ def test_read_signature_matches_the_other_sheet_readers() -> None:
     params = inspect.signature(air_sheet.read).parameters
     assert list(params) == ["data", "name", "known_sites", "add_sites", "tz", "now"]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[1:])
+
+
+# --- end to end: the registry entry the integrator adds (issue 16: a kind is its entry) ----
+
+
+@pytest.fixture
+def air_sheet_kind() -> Any:
+    from envwatch.sources import registry
+
+    added = registry.get("air-sheet") is None
+    if added:
+        registry.register(
+            registry.SourceKind(
+                "air-sheet",
+                ("*.csv", "*.xlsx"),
+                registry.Fetch.DROP_FOLDER,
+                "envwatch.sources.air_sheet:read",
+                site_kind="air",
+                staff_sheet=True,
+            )
+        )
+    yield "air-sheet"
+    if added:
+        del registry.KINDS["air-sheet"]
+
+
+@pytest.mark.slow
+def test_the_example_sheet_lands_through_the_pipeline_in_every_district(
+    tmp_path: Path, air_sheet_kind: str
+) -> None:
+    import sqlite3
+
+    from envwatch.config import load_config
+    from envwatch.pipeline import ingest
+
+    from conftest import write_config
+
+    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
+    text = text.replace("sources:\n", "sources:\n  - {name: air-sheet, kind: air-sheet}\n", 1)
+    loaded = load_config(write_config(tmp_path, text))
+    result = ingest(loaded, "air-sheet", files=[EXAMPLE], add_sites=True)
+    assert (result.status, result.new, result.rejected) == ("ok", 12 * 48 * 6, 0)
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        sites = c.execute(
+            "select site_id, district, control_level, origin from sites where site_id like 'NB-%'"
+        ).fetchall()
+        days = c.execute(
+            "select count(*), sum(valid) from air_daily where site_id like 'NB-%'"
+        ).fetchone()
+        flagged = c.execute(
+            "select time_local, pm25 from air_hourly where site_id = 'NB-CX01' "
+            "and time_local in ('2019-01-01 05:00', '2019-01-01 07:00') order by time_local"
+        ).fetchall()
+    stated = pd.read_csv(EXAMPLE, encoding="utf-8-sig").groupby("站点编码")["所属区县"].first()
+    assert {s: d for s, d, _, _ in sites} == stated.to_dict()
+    assert {(lv, o) for _, _, lv, o in sites} == {("省控", "sheet"), ("市控", "sheet")}
+    assert days == (24, 24)  # two valid HJ 663 days for each of the 12 stations
+    assert flagged[0][1] is None and flagged[1][1] is not None  # the flagged hour is not used
