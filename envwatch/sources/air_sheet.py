@@ -247,18 +247,7 @@ def read(
             }
         if is_new:
             _describe_new(table, row, site, level, reject)
-        item = _Parsed(row, site_id, when)
-        for code, index, flag_index, factor in specs:
-            cells = row.cells
-            raw = cells[index] if index < len(cells) else None
-            flag = cells[flag_index] if flag_index is not None and flag_index < len(cells) else ""
-            if type(raw) is str and not flag and _FAST_NUMBER.match(raw):  # the common case
-                value = float(raw) * factor
-                if code != "co" or factor != 1.0 or value <= CO_MG_MAX:
-                    item.values[code] = (value, "")
-                    continue
-            _value(table, row, code, factor, item, reject)
-        parsed.append(item)
+        parsed.append(_values(table, _Parsed(row, site_id, when), specs, reject))
 
     records = _records(parsed, sites, table, rejects, zone)
     landed = {r[0] for r in records}
@@ -271,6 +260,24 @@ def read(
             floats=("lon", "lat"),
         ).astype({"new": bool}),
     )
+
+
+def _values(
+    table: Sheet, item: _Parsed, specs: list[tuple[str, int, int | None, float]], reject: RowRejects
+) -> _Parsed:
+    """Read the row's pollutant cells into `item`: `specs` are (code, column, flag column,
+    factor to the canonical unit)."""
+    cells = item.row.cells
+    for code, index, flag_index, factor in specs:
+        raw = cells[index] if index < len(cells) else None
+        flag = cells[flag_index] if flag_index is not None and flag_index < len(cells) else ""
+        if type(raw) is str and not flag and _FAST_NUMBER.match(raw):  # the common case
+            value = float(raw) * factor
+            if code != "co" or factor != 1.0 or value <= CO_MG_MAX:
+                item.values[code] = (value, "")
+                continue
+        _value(table, item.row, code, factor, item, reject)
+    return item
 
 
 def _pollutant_units(table: Sheet, rejects: list[Reject]) -> dict[str, float]:
