@@ -1156,6 +1156,10 @@ def load_json(payload: bytes, *, kind: str, name: str) -> Any:
             f"{kind} {name}: broken JSON at line {exc.lineno}, column {exc.colno} "
             f"({exc.msg}); export the file again"
         ) from None
+    except RecursionError:
+        raise ParseError(
+            f"{kind} {name}: JSON nested too deeply to be a sheet or GeoJSON; export it again"
+        ) from None
 
 
 # --- results ---------------------------------------------------------------------------------

@@ -134,8 +134,17 @@ def _unzip_damage(data: bytes, cut: int) -> bytes:
 @st.composite
 def damaged(draw: st.DrawFn, data: bytes) -> bytes:
     """A damaged version of `data`."""
-    kind = draw(st.sampled_from(["random", "truncate", "flip", "splice", "encode", "bom", "xml"]))
+    kind = draw(
+        st.sampled_from(
+            ["random", "truncate", "flip", "splice", "encode", "bom", "xml", "nested", "nul"]
+        )
+    )
     n = len(data)
+    if kind == "nested":  # JSON nested deeper than Python's recursion limit
+        return draw(st.sampled_from([b"[", b'{"a":'])) * 100_000
+    if kind == "nul":
+        i = draw(st.integers(0, n))
+        return data[:i] + b"\x00" * draw(st.integers(1, 64)) + data[i:]
     if kind == "random":
         return draw(st.binary(max_size=300))
     if kind == "truncate":
