@@ -237,7 +237,7 @@ def is_missing(value: Any) -> bool:
         t = value.strip()
         if len(t) > 4:  # longer than any mark, in any width
             return False
-        if t.isascii():
+        if t.isascii() or unicodedata.is_normalized("NFKC", t):
             return t.lower() in _MISSING
     return norm(value).lower() in _MISSING
 
@@ -1177,6 +1177,10 @@ def observations(
     if not records:
         return frame
     site_id, parameter, when, value, unit, flag = zip(*records, strict=True)
+    # a sheet repeats few instants: convert each once
+    instants: dict[datetime, int] = {}
+    codes = [instants.setdefault(w, len(instants)) for w in when]
+    stamps = pd.to_datetime(list(instants), utc=True).as_unit("ns")
     return pd.DataFrame(
         {
             "site_id": pd.Series(site_id, dtype=object),
@@ -1185,7 +1189,7 @@ def observations(
                 [averaging] * len(records) if isinstance(averaging, str) else list(averaging),
                 dtype=object,
             ),
-            "period_end": pd.to_datetime(list(when), utc=True).as_unit("ns"),
+            "period_end": stamps.take(codes),
             "value": pd.Series(value, dtype="float64"),
             "unit": pd.Series(unit, dtype=object),
             "flag": pd.Series(flag, dtype=object),
