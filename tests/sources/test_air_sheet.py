@@ -368,3 +368,20 @@ def test_the_example_sheet_lands_through_the_pipeline_in_every_district(
     assert {(lv, o) for _, _, lv, o in sites} == {("省控", "sheet"), ("市控", "sheet")}
     assert days == (24, 24)  # two valid HJ 663 days for each of the 12 stations
     assert flagged[0][1] is None and flagged[1][1] is not None  # the flagged hour is not used
+
+
+def test_units_systems_and_levels_written_otherwise() -> None:
+    sheet = "站点编码,站点名称,监测时间,PM2.5(mg/m³),经度,纬度,坐标系,控制级别\n" + (
+        "NB-A1,甲,2019-04-01 01:00,0.035,121.55,29.87,百度,市控\n"
+        "NB-B1,乙,2019-04-01 01:00,0.040,121.55,29.87,北京54,省控\n"
+        "NB-C1,丙,2019-04-01 01:00,0.045,121.55,29.87,WGS84,国家级\n"
+    )
+    reading = read(sheet, add_sites=True)
+    got = {(r.location, r.raw) for r in reading.rejects}
+    assert ("row 3, 坐标系", "北京54") in got and ("row 4, 控制级别", "国家级") in got
+    assert "row 3" in {r.location for r in reading.rejects}  # NB-B1 has no usable coordinates
+    sites = reading.sites.set_index("site_id")
+    assert sites.loc["NB-A1", "crs_source"] == "bd09" and sites.loc["NB-A1", "lon"] < 121.55
+    assert sites.loc["NB-C1", "control_level"] is None
+    pm25 = reading.observations.set_index("site_id").value
+    assert pm25.round(6).to_dict() == {"NB-A1": 35.0, "NB-C1": 45.0}  # mg/m³ converted
