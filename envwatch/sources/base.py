@@ -21,7 +21,6 @@ when known, the raw text and the reason, phrased so staff know what to fix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import pandas as pd
 
@@ -70,25 +69,4 @@ def empty_observations() -> pd.DataFrame:
             "unit": pd.Series(dtype=object),
             "flag": pd.Series(dtype=object),
         }
-    )
-
-
-def sample_observations(records: list[tuple[str, str, datetime, float, str, str]]) -> pd.DataFrame:
-    """Observations of averaging ``sample`` from (site_id, parameter, period_end, value, unit,
-    flag) tuples; `period_end` aware datetimes, stored in UTC."""
-    frame = empty_observations()
-    if not records:
-        return frame
-    site_id, parameter, when, value, unit, flag = zip(*records, strict=True)
-    return pd.DataFrame(
-        {
-            "site_id": pd.Series(site_id, dtype=object),
-            "parameter": pd.Series(parameter, dtype=object),
-            "averaging": pd.Series(["sample"] * len(records), dtype=object),
-            "period_end": pd.to_datetime(list(when), utc=True).as_unit("ns"),
-            "value": pd.Series(value, dtype="float64"),
-            "unit": pd.Series(unit, dtype=object),
-            "flag": pd.Series(flag, dtype=object),
-        },
-        columns=frame.columns,
     )

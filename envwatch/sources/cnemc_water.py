@@ -45,7 +45,8 @@ import pandas as pd
 
 from envwatch.errors import ParseError
 from envwatch.redaction import redact
-from envwatch.sources.base import Reading, Reject, sample_observations
+from envwatch.sources.base import Reading, Reject
+from envwatch.sources.sheet import observations
 from envwatch.standards.water import PARAMETERS
 
 __all__ = [
@@ -302,7 +303,7 @@ def read_page(
         rows=len(data["tbody"]),
     )
     reading = Reading(
-        observations=sample_observations(page.records), rejects=page.rejects, sites=site_frame
+        observations=observations(page.records, "sample"), rejects=page.rejects, sites=site_frame
     )
     return reading, info
 
