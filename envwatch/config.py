@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from envwatch.cron import CronExpr
 from envwatch.duration import Duration, parse_duration
 from envwatch.errors import ConfigError
+from envwatch.sources import registry as source_registry
 
 DEFAULT_CONFIG = "stations.yaml"
 
@@ -34,16 +35,8 @@ DEFAULT_CONFIG = "stations.yaml"
 CHINA_LON = (73.4, 135.1)
 CHINA_LAT = (3.8, 53.6)
 
-SOURCE_KINDS = (
-    "cnemc-air-archive",
-    "cnemc-air-live",
-    "cnemc-water",
-    "lab-sheet",
-    "outfall-sheet",
-    "zone-sheet",
-    "indicator-sheet",
-    "cells-sheet",
-)
+# The kinds come from the source registry (one entry per kind, envwatch/sources/registry.py).
+SOURCE_KINDS = tuple(source_registry.KINDS)
 
 # The targets envwatch knows how to score (standards/PLAN.md). A target id not in this list is a
 # typo or needs code: the error says which.
@@ -165,8 +158,9 @@ class Source(_Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        if v not in SOURCE_KINDS:
-            raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, SOURCE_KINDS)}")
+        kinds = tuple(source_registry.KINDS)  # a kind registered after import counts too
+        if v not in kinds:
+            raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, kinds)}")
         return v
 
     @field_validator("http")
@@ -487,9 +481,8 @@ def _check_unique(loaded: LoadedConfig, p: Path) -> None:
             else:
                 first[value] = line or 0
     for i, src in enumerate(c.sources):
-        if src.kind in ("cnemc-air-archive", "cnemc-air-live", "cnemc-water") and not (
-            src.url or src.folder
-        ):
+        entry = source_registry.get(src.kind)
+        if entry is not None and not entry.staff_sheet and not (src.url or src.folder):
             msgs.append(
                 f"{p}:{loaded.line_of('sources', i)}: sources[{i}]: source '{src.name}' needs "
                 "url or folder: where to fetch from"
