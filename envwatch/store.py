@@ -1250,14 +1250,18 @@ _BY_PERIOD_END = read.Scope(time_column="period_end")
 
 def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     """The rows of long-format `obs` that feed the hourly AQI, with their wide column name."""
-    param = obs["parameter"].to_numpy()
-    avg = obs["averaging"].to_numpy()
-    column = np.full(len(obs), None, dtype=object)
-    for name, (p, a) in HOUR_INPUTS.items():
-        column[(param == p) & (avg == a)] = name
-    out = obs[["site_id", "period_end", "value"]].copy()
-    out["column"] = column
-    return out.loc[out["column"].notna()]
+    # one lookup per (parameter, averaging) pair, not a string comparison per row
+    pc, params = pd.factorize(obs["parameter"])
+    ac, avgs = pd.factorize(obs["averaging"])
+    pairs = {pa: name for name, pa in HOUR_INPUTS.items()}
+    table = np.array(
+        [[pairs.get((str(p), str(a))) for a in avgs] for p in params], dtype=object
+    ).reshape(len(params), len(avgs))
+    column = table[pc, ac] if len(obs) else np.empty(0, dtype=object)
+    keep = pd.notna(column)
+    out = obs.loc[keep, ["site_id", "period_end", "value"]].copy()
+    out["column"] = column[keep]
+    return out
 
 
 def _statements(script: str) -> list[str]:
