@@ -18,7 +18,13 @@
 
 Rows are read in chunks, so exporting a national year does not need the year in memory. Files
 are written under a temporary name and moved into place at the end: an interrupted export never
-leaves a half-written file where the old one was.
+leaves a half-written file where the old one was. The file keeps the permissions of the one it
+replaces (a new one gets the umask's default), never the temporary file's private 0600.
+
+Text that a spreadsheet would run as a formula (a site name ``=HYPERLINK(…)`` from a staff
+sheet: a text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, unless it is
+a plain number) is neutralised (`envwatch.spreadsheet`): in CSV an apostrophe is put in front;
+in Excel the cell is marked as text (quote prefix), its value unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import pandas as pd
 
 from envwatch.api import TABLES, StoreReader, Table
 from envwatch.errors import UsageError
+from envwatch.spreadsheet import dangerous, mode_for, neutralise_frame, replace_keeping_mode
 from envwatch.store import iso, utcnow
 
 FORMATS = ("csv", "xlsx", "parquet")
@@ -129,9 +136,9 @@ def _write_csv(chunks: Iterator[pd.DataFrame], out: Path) -> int:
     try:
         with tmp.open("w", encoding="utf-8-sig", newline="") as f:
             for i, df in enumerate(chunks):
-                df.to_csv(f, index=False, header=i == 0, lineterminator="\n")
+                neutralise_frame(df).to_csv(f, index=False, header=i == 0, lineterminator="\n")
                 rows += len(df)
-        os.replace(tmp, out)
+        replace_keeping_mode(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return rows
@@ -199,6 +206,7 @@ def _write_xlsx(
         ws.write_row(0, 0, [c.header for c in spec.columns], header)
         ws.freeze_panes(1, 0)
         dated = {i: formats[c.kind] for i, c in enumerate(spec.columns) if c.kind in formats}
+        text = wb.add_format({"quote_prefix": True})  # a text Excel must never run
         for df in chunks:
             if rows + len(df) > EXCEL_MAX_ROWS:
                 raise UsageError(
@@ -212,6 +220,9 @@ def _write_xlsx(
                 for i, fmt in dated.items():
                     if record[i] is not None:
                         ws.write_datetime(rows, i, record[i], fmt)
+                for i, value in enumerate(record):
+                    if isinstance(value, str) and dangerous(value):
+                        ws.write_string(rows, i, value, text)
         notes = wb.add_worksheet("说明")
         notes.set_column(0, 0, 28)
         notes.set_column(1, 1, 18)
@@ -229,7 +240,7 @@ def _write_xlsx(
             notes.write_row(r, 0, [col.header, col.name, col.unit, col.note])
         wb.close()
         closed = True
-        os.replace(tmp, out)
+        replace_keeping_mode(tmp, out)
     finally:
         if not closed:
             with contextlib.suppress(Exception):
@@ -392,6 +403,7 @@ def _write_parquet(
             ),
             encoding="utf-8",
         )
+        os.chmod(tmp, mode_for(out, folder=True))  # mkdtemp made it private (0700)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -31,6 +31,7 @@ import yaml
 
 from envwatch.access import DEFAULT_TIME_LIMIT_MS, MAX_LENGTH, Refusal, TimeLimit, guard
 from envwatch.errors import QueryError, UsageError
+from envwatch.spreadsheet import neutralise_frame
 from envwatch.store import Store
 
 QUERIES_FILE = "queries.yaml"
@@ -152,9 +153,9 @@ def format_result(df: pd.DataFrame, fmt: str) -> str:
     """Render query results as ``table``, ``csv`` or ``json`` (a list of objects, UTF-8)."""
     if fmt == "table":
         return format_table(df)
-    if fmt == "csv":
+    if fmt == "csv":  # opened in Excel: no cell may run as a formula
         buf = io.StringIO()
-        df.to_csv(buf, index=False)
+        neutralise_frame(df).to_csv(buf, index=False)
         return buf.getvalue().rstrip("\n")
     if fmt == "json":
         records = [
