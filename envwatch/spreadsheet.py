@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+
 import pandas as pd
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

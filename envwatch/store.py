@@ -421,6 +421,30 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def cannot_open(path: Path, error: sqlite3.Error, *, writing: bool) -> str:
+    """A one-line message for a store SQLite could not open, saying what to do.
+
+    A store in WAL mode needs its folder writable even to be read: SQLite keeps
+    ``NAME-shm`` and ``NAME-wal`` beside it.
+    """
+    folder = path.resolve().parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"{path}: the store's folder {folder} is read-only for this user, and SQLite needs "
+            f"to create {path.name}-shm and {path.name}-wal beside the store even to read it; "
+            "make the folder writable for this user, or copy the store into a writable folder "
+            "and give that copy with --db"
+        )
+    if writing and path.exists() and not os.access(path, os.W_OK):
+        return (
+            f"{path}: the store file is read-only for this user ({error}); make it writable "
+            "(chmod u+w) or run envwatch as the user that owns it"
+        )
+    if "not a database" in str(error) or "malformed" in str(error):
+        return f"{path}: not an envwatch store or not a SQLite file ({error})"
+    return f"{path}: cannot open the store ({error}); check the path and its permissions"
+
+
 def utcnow() -> datetime:
     """Now, as an aware UTC datetime."""
     return datetime.now(UTC)
@@ -482,7 +506,7 @@ class Store:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.DatabaseError as e:
             conn.close()
-            raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
+            raise StoreError(cannot_open(p, e, writing=True)) from None
         if mode.lower() != "wal":
             conn.close()
             raise StoreError(f"{p}: could not switch the store to WAL mode (got {mode})")
@@ -508,7 +532,7 @@ class Store:
             conn.execute("PRAGMA query_only = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
+            raise StoreError(cannot_open(p, e, writing=False)) from None
         if version == 0:
             raise StoreError(f"{p}: not an envwatch store (no schema); run `envwatch init`")
         return cls(conn, p, utc_offset_minutes=utc_offset_minutes)
