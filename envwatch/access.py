@@ -68,9 +68,15 @@ class Refusal:
         self.reason = ""
 
 
+# SQLite's own tables a reader may see (the schema, counters, statistics); not sqlite_dbpage,
+# which would hand out the raw pages of every table, the archive's too.
+_SQLITE_TABLES = frozenset({"sqlite_sequence", "sqlite_stat1", "json_each", "json_tree"})
+
+
 def readable(table: str) -> bool:
-    """Whether a reader may read `table` (a public relation, a table behind one, the schema)."""
-    return table in READABLE or table.startswith("pragma_") or table in ("json_each", "json_tree")
+    """Whether a reader may read `table`: a public relation, a table behind one, the schema,
+    a table-valued pragma (``pragma_table_info``, itself checked as a pragma) or JSON."""
+    return table in READABLE or table in _SQLITE_TABLES or table.startswith("pragma_")
 
 
 def authorizer(
@@ -92,7 +98,7 @@ def authorizer(
             table = arg1 or ""
             if db not in (None, "main", "temp"):
                 return deny(f"{db}.{table} is not part of the store")
-            if readable(table) or table.startswith("sqlite_"):
+            if readable(table):
                 return sqlite3.SQLITE_OK
             what = (
                 "internal to envwatch (the raw archive and its bookkeeping)"

@@ -121,12 +121,18 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _cell(v: Any) -> str:
+    """A value as shown in a terminal table; control characters (a hostile name's escape
+    sequences, which a terminal would obey) are shown as ``\\x1b`` instead."""
     if v is None or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, float):
         return f"{v:g}"
-    return str(v)
+    text = str(v).replace("\t", " ").replace("\n", " ")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -134,7 +140,7 @@ def format_table(df: pd.DataFrame) -> str:
     if df.columns.empty:
         return "(no columns)"
     cells = [[_cell(v) for v in row] for row in df.itertuples(index=False, name=None)]
-    headers = [str(c) for c in df.columns]
+    headers = [_cell(str(c)) for c in df.columns]
     numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
     widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
 

@@ -428,6 +428,8 @@ def cannot_open(path: Path, error: sqlite3.Error, *, writing: bool) -> str:
     ``NAME-shm`` and ``NAME-wal`` beside it.
     """
     folder = path.resolve().parent
+    if path.exists() and not path.is_file():
+        return f"{path}: not a file (a folder, a device or a pipe); give the path of the store"
     if not os.access(folder, os.W_OK | os.X_OK):
         return (
             f"{path}: the store's folder {folder} is read-only for this user, and SQLite needs "
@@ -526,6 +528,8 @@ class Store:
         p = Path(path)
         if not p.exists():
             raise StoreError(f"{p}: no store here; run `envwatch init` or `envwatch ingest` first")
+        if not p.is_file():  # a FIFO would block the open forever
+            raise StoreError(cannot_open(p, sqlite3.OperationalError("not a file"), writing=False))
         try:
             conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -5,6 +5,7 @@ extension loaded, no statement running forever."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -58,13 +59,22 @@ def _query(demo: Demo, sql: str, *args: str) -> Result:
         "select * from sites where name in (select cast(content as text) from raw_payloads)",
         "select value from meta",
         "select * from run_payloads",
+        "select * from dbstat",  # page statistics of every table, the archive's too
+        "select * from sqlite_stmt",
     ],
 )
 def test_the_internal_tables_cannot_be_read(demo: Demo, sql: str) -> None:
     result = _query(demo, sql)
     assert result.exit_code == 2, result.output
     assert SECRET not in result.output and "refused" in result.output
-    assert "internal to envwatch" in result.output
+    assert "internal to envwatch" in result.output or "not one of the store's" in result.output
+
+
+def test_a_hostile_name_cannot_drive_the_terminal(demo: Demo) -> None:
+    name = "\x1b]0;pwned\x07\x1b[2J龙赛医院"  # set the title, clear the screen
+    result = _query(demo, f"select '{name}' as name, 1 as n")
+    assert result.exit_code == 0 and "\x1b" not in result.output
+    assert "\\x1b]0;pwned\\x07\\x1b[2J龙赛医院" in result.output
 
 
 def test_every_public_view_and_the_tables_behind_them_still_answer(demo: Demo) -> None:
@@ -76,6 +86,16 @@ def test_every_public_view_and_the_tables_behind_them_still_answer(demo: Demo) -
     cols = run_query(demo.db, "select name from pragma_table_info('raw_payloads')")
     assert "content" in cols["name"].tolist()
     assert len(run_query(demo.db, "select * from json_each('[1, 2]')")) == 2
+
+
+def test_a_store_path_that_is_not_a_file_says_so(demo: Demo, tmp_path: Path) -> None:
+    fifo = tmp_path / "envwatch.db"
+    os.mkfifo(fifo)  # opening it would block forever
+    for db in (fifo, tmp_path):
+        result = CliRunner().invoke(
+            main, ["--config", str(demo.config), "--db", str(db), "query", "select 1"]
+        )
+        assert result.exit_code == 2 and "not a file" in result.output, result.output
 
 
 @pytest.mark.parametrize(

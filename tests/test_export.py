@@ -265,3 +265,12 @@ def test_a_parquet_folder_is_not_private(demo: Demo, tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o755
+
+
+def test_an_export_that_cannot_be_written_says_so(demo: Demo, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a folder"):
+        export(demo.db, "runs", tmp_path, "csv")
+    (tmp_path / "afile").write_text("x")
+    result = _export(demo, "--table", "runs", "--out", str(tmp_path / "afile" / "runs.csv"))
+    assert result.exit_code == 2 and "cannot write the export" in result.output
+    assert "Traceback" not in result.output
