@@ -28,9 +28,10 @@ from envwatch.store import Store, iso
 GAP_DAYS = 14
 
 
-def lock_held(store_path: Path) -> bool:
+def lock_held(store_path: Path) -> bool | None:
     """Whether some process holds the store's writer lock (the file ``STORE.lock``), found
-    without taking it: a shared lock is refused while an exclusive one is held."""
+    without taking it: a shared lock is refused while an exclusive one is held. None when the
+    file system cannot tell (no ``flock`` there)."""
     try:
         fd = os.open(f"{store_path}.lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
@@ -40,7 +41,7 @@ def lock_held(store_path: Path) -> bool:
     except BlockingIOError:
         return True
     except OSError:
-        return False
+        return None
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
@@ -65,7 +66,8 @@ def still_running(store_path: Path, pid: int | None) -> bool:
     ``kill -9`` leaves ``running`` in the ledger until the next run marks it failed."""
     if pid is not None and not process_alive(int(pid)):
         return False
-    return lock_held(store_path)
+    held = lock_held(store_path)
+    return pid is not None if held is None else held
 
 
 def _fmt_days(days: list[date]) -> str:
