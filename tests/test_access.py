@@ -196,10 +196,12 @@ def test_serve_hands_out_no_internal_table(demo: Demo) -> None:
             f"/envwatch/{table}.json",
             f"/envwatch/{table}.csv",
             f"/envwatch/{table}/1.json",
+            f"/envwatch/{table}/x.blob?_blob_column=content",
             f"/envwatch.json?sql=select+*+from+{table}",
             f"/envwatch.csv?sql=select+*+from+{table}",
         ]
     paths += [
+        "/envwatch.db",  # the whole file
         "/envwatch.json?sql=select+cast(content+as+text)+from+raw_payloads",
         "/envwatch.json?sql=with+x+as+(select+*+from+raw_payloads)+select+*+from+x",
         "/envwatch.json?sql=select+*+from+sites+where+name+in+(select+value+from+meta)",
