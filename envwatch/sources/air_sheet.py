@@ -25,7 +25,8 @@ key or any Chinese name; a unit in brackets allowed):
 ``lon``, ``lat``      经度 / 纬度 (decimal degrees or 121°42′30″), with ``crs`` 坐标系: WGS-84
                       (default; also GPS, 天地图), GCJ-02 (高德, 腾讯) or BD-09 (百度), converted
                       to WGS-84 once; read for stations added with add_sites
-``control_level``     控制级别 / 站点级别: 国控 / 省控 / 市控 / 区控
+``control_level``     控制级别 / 站点级别: 国控 / 省控 / 市控 / 区控; a station added without one
+                      is 省控 (`DEFAULT_LEVEL`), never taken for a national station
 ``district``          所属区县 / 区县: optional; the district is found from the coordinates, this
                       one is reported as ``district_stated`` (see `sites.district_disagreements`)
 ====================  ===========================================================================
@@ -67,7 +68,7 @@ from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, RowRejects, Sheet
 from envwatch.sources.sites import SiteRegistry, resolve
 
-__all__ = ["CO_MG_MAX", "COLUMNS", "POLLUTANTS", "SITE_COLUMNS", "read"]
+__all__ = ["CO_MG_MAX", "COLUMNS", "DEFAULT_LEVEL", "POLLUTANTS", "SITE_COLUMNS", "read"]
 
 KIND = "air sheet"
 
@@ -129,6 +130,10 @@ SITE_COLUMNS = [
     "control_level",
     "district_stated",
 ]
+
+DEFAULT_LEVEL = "省控"
+"""Control level of a station added without 控制级别: the sheet comes from a provincial or
+municipal platform, so the station is never taken for a national (国控) one."""
 
 CO_MG_MAX = 50.0
 """CO above this (mg/m³) under a mg/m³ header is taken for µg/m³ written in the wrong column:
@@ -250,6 +255,9 @@ def read(
         parsed.append(_values(table, _Parsed(row, site_id, when), specs, reject))
 
     records = _records(parsed, sites, table, rejects, zone)
+    for site in sites.values():  # a platform's sheet adds no national station
+        if site["new"] and not site.get("control_level"):
+            site["control_level"] = DEFAULT_LEVEL
     landed = {r[0] for r in records}
     return Reading(
         observations=sheet.observations(records, "1h"),

@@ -382,6 +382,6 @@ def test_units_systems_and_levels_written_otherwise() -> None:
     assert "row 3" in {r.location for r in reading.rejects}  # NB-B1 has no usable coordinates
     sites = reading.sites.set_index("site_id")
     assert sites.loc["NB-A1", "crs_source"] == "bd09" and sites.loc["NB-A1", "lon"] < 121.55
-    assert sites.loc["NB-C1", "control_level"] is None
+    assert sites.loc["NB-C1", "control_level"] == "省控"  # unknown level: not national
     pm25 = reading.observations.set_index("site_id").value
     assert pm25.round(6).to_dict() == {"NB-A1": 35.0, "NB-C1": 45.0}  # mg/m³ converted
