@@ -44,6 +44,9 @@ from envwatch.standards.aqi import (
 __all__ = [
     "CATEGORY_COLUMNS",
     "DEFAULT_DENOMINATORS",
+    "FIGURE_CATEGORIES",
+    "FIGURE_DECIMALS",
+    "FIGURE_POLLUTANTS",
     "LIMITS_24H",
     "LIMITS_ANNUAL",
     "MIN_HOURS_24H",
@@ -53,8 +56,11 @@ __all__ = [
     "limit_phase",
     "natural_day",
     "percentile",
+    "period_figures",
     "period_stats",
+    "rank_areas",
     "rank_districts",
+    "round_figures",
 ]
 
 MEAN_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co")
@@ -614,6 +620,183 @@ def rank_districts(district_period: pd.DataFrame, all_districts: Sequence[str]) 
         "comprehensive_index",
         "rank_comprehensive_index",
         "n_valid_days",
+        "no_data",
+    ]
+    return out[cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- bulletin figures
+
+FIGURE_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
+"""Pollutant keys of the exceedance and primary-pollutant day counts of `period_figures`
+(``o3`` covers the MDA8 and, under the 2012 rules, the daily maximum 1-h value)."""
+
+FIGURE_CATEGORIES = {
+    "优": "excellent",
+    "良": "good",
+    "轻度污染": "light",
+    "中度污染": "moderate",
+    "重度污染": "heavy",
+    "严重污染": "severe",
+}
+"""Output column of `period_figures` for the days of each AQI category."""
+
+FIGURE_DECIMALS = {
+    "good_day_ratio": 1,
+    "pm25": 0,
+    "pm10": 0,
+    "so2": 0,
+    "no2": 0,
+    "co_p95": 1,
+    "o3_8h_p90": 0,
+    "comprehensive_index": 2,
+}
+"""How the bulletins publish each figure: decimals after GB/T 8170 rounding (half to even)."""
+
+
+def period_figures(
+    daily: pd.DataFrame,
+    start: date | str | pd.Timestamp,
+    end: date | str | pd.Timestamp,
+    *,
+    by: str | Sequence[str] = "area",
+    denominators: Mapping[str, Mapping[str, float]] | None = None,
+    rounded: bool = True,
+) -> pd.DataFrame:
+    """Period figures as the monthly and annual bulletins publish them (HJ 663, HJ 633).
+
+    `daily` holds daily values (an area's or a station's: pm25, pm10, so2, no2, co, o3_8h_max,
+    o3_1h_max at full precision, µg/m³, CO mg/m³; aqi, category, primary_pollutant, valid);
+    `by` names the group column(s). Returns one row per group with data in start … end
+    (local dates, both included):
+
+    - n_days: calendar days of the period; n_valid_days: days with a valid daily AQI;
+    - excellent, good, light, moderate, heavy, severe: valid days per AQI category;
+    - good_day_ratio: (excellent + good) ÷ n_valid_days × 100 (%), NaN without valid days;
+    - pm25, pm10, so2, no2: means of the daily values; co_p95: 95th percentile of daily CO;
+      o3_8h_p90: 90th percentile of MDA8 (HJ 663 A.6, `percentile`);
+    - comprehensive_index: Σ Ci/Si of those six (Si of the rule set in force at `end`,
+      `DEFAULT_DENOMINATORS` updated by `denominators`);
+    - exceedance_<p>: days whose daily value exceeds the daily limit in force that day
+      (`LIMITS_24H`, the value rounded as the standard rounds it; o3: MDA8, or under 2012 the
+      daily maximum 1-h value); primary_<p>: valid days whose primary pollutants include p,
+      for p in `FIGURE_POLLUTANTS`;
+    - validity_note: the HJ 663 month/year coverage rules that are not met ('' when all are).
+
+    With `rounded` (the default) every figure is rounded once, from full precision, as the
+    bulletins publish it (`FIGURE_DECIMALS`, GB/T 8170 half to even): ratios to 0.1 %,
+    concentrations to integers, CO to 0.1 mg/m³, the index to 0.01. Missing stays NaN.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    start_ts = pd.Timestamp(start).normalize()
+    end_ts = pd.Timestamp(end).normalize()
+    stats = period_stats(daily, start_ts, end_ts, by=keys, denominators=denominators)
+    out = stats[keys].copy()
+    out["n_days"] = int((end_ts - start_ts).days) + 1
+    out["n_valid_days"] = stats["n_valid_days"].astype(np.int64)
+    for cat, column in CATEGORY_COLUMNS.items():
+        out[FIGURE_CATEGORIES[cat]] = stats[column].astype(np.int64)
+    good = (out["excellent"] + out["good"]).to_numpy(dtype=np.float64)
+    valid = out["n_valid_days"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["good_day_ratio"] = np.where(valid > 0, good / valid * 100, np.nan)
+    for p in ("pm25", "pm10", "so2", "no2"):
+        out[p] = stats[f"{p}_mean"].astype(np.float64)
+    out["co_p95"] = stats["co_p95"].astype(np.float64)
+    out["o3_8h_p90"] = stats["o3_8h_p90"].astype(np.float64)
+    out["comprehensive_index"] = stats["comprehensive_index"].astype(np.float64)
+    out["exceedance_o3"] = _o3_exceedance_days(daily, start_ts, end_ts, keys, stats)
+    for p in FIGURE_POLLUTANTS:
+        if p != "o3":
+            out[f"exceedance_{p}"] = stats[f"exceed_days_{p}"].astype(np.int64)
+        out[f"primary_{p}"] = stats[f"days_primary_{p}"].astype(np.int64)
+    out = out[
+        [
+            *keys,
+            "n_days",
+            "n_valid_days",
+            *FIGURE_CATEGORIES.values(),
+            *FIGURE_DECIMALS,
+            *(f"exceedance_{p}" for p in FIGURE_POLLUTANTS),
+            *(f"primary_{p}" for p in FIGURE_POLLUTANTS),
+        ]
+    ]
+    out["validity_note"] = stats["validity_note"].to_numpy(dtype=object)
+    return round_figures(out) if rounded else out
+
+
+def _o3_exceedance_days(
+    daily: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    keys: list[str],
+    stats: pd.DataFrame,
+) -> npt.NDArray[np.int64]:
+    """Days per group whose MDA8 or (2012 rules) daily maximum 1-h O3 exceeds its limit."""
+    dates = pd.DatetimeIndex(daily["date"])
+    d = daily.loc[(dates >= start) & (dates <= end)]
+    if d.empty:
+        return np.zeros(len(stats), dtype=np.int64)
+    day = pd.DatetimeIndex(d["date"]).values
+    phase = pd.Series(limit_phase(day))
+    rules = ruleset_for(day)
+    over = np.zeros(len(d), dtype=bool)
+    for name, col in (("o3_8h", "o3_8h_max"), ("o3_1h", "o3_1h_max")):
+        limit = phase.map({k: v[name] for k, v in LIMITS_24H.items()}).to_numpy(dtype=np.float64)
+        value = round_half_even(_float_column(d, col))
+        with np.errstate(invalid="ignore"):
+            hit = value > limit
+        over |= hit if name == "o3_8h" else hit & (rules == "2012")
+    counts = pd.Series(over, index=d.index).groupby([d[k] for k in keys], observed=True).sum()
+    index = pd.MultiIndex.from_frame(stats[keys]) if len(keys) > 1 else pd.Index(stats[keys[0]])
+    return counts.reindex(index, fill_value=0).to_numpy(dtype=np.int64)
+
+
+def round_figures(figures: pd.DataFrame) -> pd.DataFrame:
+    """Round the columns of `FIGURE_DECIMALS` once, half to even, as the bulletins publish them."""
+    out = figures.copy()
+    for col, decimals in FIGURE_DECIMALS.items():
+        if col in out.columns:
+            out[col] = round_half_even(out[col].to_numpy(dtype=np.float64), decimals)
+    return out
+
+
+def rank_areas(figures: pd.DataFrame, areas: Sequence[str], *, by: str = "area") -> pd.DataFrame:
+    """Rank areas by good-day ratio (higher first) and comprehensive index (lower first).
+
+    `figures` is `period_figures` output (rounded: areas equal as published share a rank).
+    Every area of `areas` gets a row, in that order of listing, and so does any other area in
+    `figures`. Competition ranking ("1224"): ties share the better rank and the next rank skips.
+    An area without valid days is listed with ``no_data`` and not ranked; one without a
+    comprehensive index is not ranked by it. Returns `by`, n_valid_days, good_day_ratio,
+    rank_good_day_ratio, comprehensive_index, rank_comprehensive_index (Int64), pm25 and
+    no_data, ordered by good-day rank, then index rank, then the order of `areas`.
+    """
+    fig = figures.set_index(by)
+    names = list(dict.fromkeys([*areas, *fig.index]))
+    out = pd.DataFrame(index=pd.Index(names, name=by))
+    out["n_valid_days"] = fig["n_valid_days"].reindex(out.index).fillna(0).astype(np.int64)
+    out["no_data"] = out["n_valid_days"] == 0
+    for col in ("good_day_ratio", "comprehensive_index", "pm25"):
+        out[col] = fig[col].reindex(out.index).astype(np.float64).where(~out["no_data"])
+    out["rank_good_day_ratio"] = (
+        out["good_day_ratio"].rank(ascending=False, method="min").astype("Int64")
+    )
+    out["rank_comprehensive_index"] = (
+        out["comprehensive_index"].rank(ascending=True, method="min").astype("Int64")
+    )
+    out["_order"] = np.arange(len(out))
+    out = out.reset_index().sort_values(
+        ["rank_good_day_ratio", "rank_comprehensive_index", "_order"], na_position="last"
+    )
+    cols = [
+        by,
+        "n_valid_days",
+        "good_day_ratio",
+        "rank_good_day_ratio",
+        "comprehensive_index",
+        "rank_comprehensive_index",
+        "pm25",
         "no_data",
     ]
     return out[cols].reset_index(drop=True)
