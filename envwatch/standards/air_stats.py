@@ -749,7 +749,7 @@ def _o3_exceedance_days(
         over |= hit if name == "o3_8h" else hit & (rules == "2012")
     counts = pd.Series(over, index=d.index).groupby([d[k] for k in keys], observed=True).sum()
     index = pd.MultiIndex.from_frame(stats[keys]) if len(keys) > 1 else pd.Index(stats[keys[0]])
-    return counts.reindex(index, fill_value=0).to_numpy(dtype=np.int64)
+    return np.asarray(counts.reindex(index, fill_value=0), dtype=np.int64)
 
 
 def round_figures(figures: pd.DataFrame) -> pd.DataFrame:
