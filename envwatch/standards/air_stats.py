@@ -27,6 +27,7 @@ All functions are vectorised (numpy, pandas groupby); nothing loops over rows in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -226,6 +227,55 @@ def daily_stats(hourly: pd.DataFrame) -> pd.DataFrame:
     """
     if len(hourly) == 0:
         return _empty_daily()
+    layout = _station_day_layout(hourly)
+    n_days = len(layout.keys)
+
+    def grid(col: str) -> npt.NDArray[np.float64]:
+        g = np.full(n_days * 24, np.nan)
+        g[layout.cell] = _float_column(hourly, col)
+        return g.reshape(n_days, 24)
+
+    out: dict[str, Any] = {"site_id": layout.site_ids, "date": layout.dates}
+    counts: dict[str, Any] = {}
+    for p in MEAN_POLLUTANTS:
+        g = grid(p)
+        present = ~np.isnan(g)
+        n = present.sum(axis=1)
+        total = np.where(present, g, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[p] = np.where(n >= MIN_HOURS_24H, total / n, np.nan)
+        counts[f"n_{p}"] = n
+    out.update(_o3_daily(grid("o3")))
+    out.update(counts)
+    frame = pd.DataFrame(out)
+    frame = frame[[c for c in _DAILY_ORDER if c in frame.columns]]
+    return _with_aqi(frame, frame["date"].to_numpy())
+
+
+_DAILY_ORDER = (
+    "site_id",
+    "date",
+    *MEAN_POLLUTANTS,
+    "o3_1h_max",
+    "o3_8h_max",
+    *(f"n_{p}" for p in MEAN_POLLUTANTS),
+    "n_o3",
+    "n_o3_8h",
+)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each station-hour goes in a (station-day × 24 hour slots) grid."""
+
+    site_ids: Any  # per station-day
+    dates: npt.NDArray[np.datetime64]  # per station-day
+    keys: npt.NDArray[np.int64]  # sorted station-day keys
+    cell: npt.NDArray[np.int64]  # per input row: station-day index × 24 + hour slot
+
+
+def _station_day_layout(hourly: pd.DataFrame) -> _Layout:
+    """Validate the hour labels and lay station-hours out by station-day and hour slot."""
     times = pd.DatetimeIndex(hourly["time_local"])
     if times.tz is not None:
         times = times.tz_convert("Asia/Shanghai").tz_localize(None)
@@ -252,43 +302,30 @@ def daily_stats(hourly: pd.DataFrame) -> pd.DataFrame:
     rank[order] = np.arange(len(order))
     key_id = rank[key_id]
     keys = np.asarray(keys)[order]
-    n_days = len(keys)
 
     cell = key_id.astype(np.int64) * 24 + slot
-    per_cell = np.bincount(cell, minlength=n_days * 24)
+    per_cell = np.bincount(cell, minlength=len(keys) * 24)
     if (per_cell > 1).any():
         dup = int(np.flatnonzero(per_cell > 1)[0])
         raise ValueError(
             f"daily_stats: {int((per_cell > 1).sum())} station-hours appear more than once, "
             f"e.g. site {site_uniques[keys[dup // 24] // span]!r} at hour slot {dup % 24 + 1}"
         )
+    return _Layout(
+        site_ids=site_uniques.take(keys // span),
+        dates=(np.int64(day_min) + keys % span).astype("datetime64[D]"),
+        keys=keys,
+        cell=cell,
+    )
 
-    def grid(col: str) -> npt.NDArray[np.float64]:
-        g = np.full(n_days * 24, np.nan)
-        g[cell] = _float_column(hourly, col)
-        return g.reshape(n_days, 24)
 
-    out: dict[str, Any] = {
-        "site_id": site_uniques.take(keys // span),
-        "date": (np.int64(day_min) + keys % span).astype("datetime64[D]"),
-    }
-    counts: dict[str, Any] = {}
-    for p in MEAN_POLLUTANTS:
-        g = grid(p)
-        present = ~np.isnan(g)
-        n = present.sum(axis=1)
-        total = np.where(present, g, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[p] = np.where(n >= MIN_HOURS_24H, total / n, np.nan)
-        counts[f"n_{p}"] = n
-
-    o3 = grid("o3")
+def _o3_daily(o3: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """O3 daily maximum 1-h and MDA8 (with their counts) from a (days × 24) grid of 1-h O3."""
     present = ~np.isnan(o3)
     n_o3 = present.sum(axis=1)
     filled = np.where(present, o3, 0.0)
     o3_max = np.where(present, o3, -np.inf).max(axis=1)
     o3_max_ok = (n_o3 >= MIN_HOURS_24H) | (round_half_even(o3_max) > LIMITS_24H["2012"]["o3_1h"])
-    out["o3_1h_max"] = np.where(np.isfinite(o3_max) & o3_max_ok, o3_max, np.nan)
 
     # 8-h values labelled 08:00 … 24:00: windows over slots j … j+7 for j = 0 … 16; none of
     # them reaches into the previous natural day.
@@ -300,13 +337,12 @@ def daily_stats(hourly: pd.DataFrame) -> pd.DataFrame:
     n_8h = win_ok.sum(axis=1)
     mda8 = win_mean.max(axis=1)
     mda8_ok = (n_8h >= MIN_O3_8H_VALUES) | (round_half_even(mda8) > LIMITS_24H["2012"]["o3_8h"])
-    out["o3_8h_max"] = np.where(np.isfinite(mda8) & mda8_ok, mda8, np.nan)
-    out.update(counts)
-    out["n_o3"] = n_o3
-    out["n_o3_8h"] = n_8h
-
-    frame = pd.DataFrame(out)
-    return _with_aqi(frame, frame["date"].to_numpy())
+    return {
+        "o3_1h_max": np.where(np.isfinite(o3_max) & o3_max_ok, o3_max, np.nan),
+        "o3_8h_max": np.where(np.isfinite(mda8) & mda8_ok, mda8, np.nan),
+        "n_o3": n_o3,
+        "n_o3_8h": n_8h,
+    }
 
 
 def _empty_daily() -> pd.DataFrame:
@@ -481,12 +517,32 @@ def period_stats(
         out[f"{name}_p{p}"] = g[col].quantile(p / 100)
     out = out.join(_validity(d, keys, groups, start_ts, end_ts))
 
+    flags = _day_flags(d, valid.to_numpy(), aqi)
+    exceed, multiples = _exceedances(d)
+    grouper = [d[k] for k in keys]
+    sums = pd.concat([flags, exceed], axis=1).groupby(grouper, sort=True, observed=True).sum()
+    out = out.join(sums.rename(columns={"good": "good_days", "polluted": "polluted_days"}))
+    out = out.join(multiples.groupby(grouper, sort=True, observed=True).mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["good_day_ratio"] = out["good_days"] / out["n_valid_days"].replace(0, np.nan) * 100
+    out = _with_comprehensive_index(out, rules_end, denominators)
+    out["period_start"] = start_ts
+    out["period_end"] = end_ts
+    out["rules"] = rules_end
+    return out.reset_index()
+
+
+def _day_flags(
+    d: pd.DataFrame, valid: npt.NDArray[np.bool_], aqi: npt.NDArray[np.floating[Any]]
+) -> pd.DataFrame:
+    """Per day: good, polluted, its category (`CATEGORY_COLUMNS`) and the pollutants leading
+    it (days_primary_<p>, polluted_days_pm25, polluted_days_o3); valid days only."""
     flags = pd.DataFrame(index=d.index)
     flags["good"] = valid & (aqi <= 100)
     flags["polluted"] = valid & (aqi > 100)
     category = pd.Categorical(d["category"], categories=CATEGORIES).codes
     for i, cat in enumerate(CATEGORIES):
-        flags[CATEGORY_COLUMNS[cat]] = valid.to_numpy() & (category == i)
+        flags[CATEGORY_COLUMNS[cat]] = valid & (category == i)
     # Primary pollutants are few distinct labels: test each label once, then map the codes.
     primary = pd.Categorical(d["primary_pollutant"].astype(object).fillna(""))
     labels = [str(c).split(",") for c in primary.categories]
@@ -503,12 +559,18 @@ def period_stats(
             hit = np.array([any(t.startswith("O3") for t in lab) for lab in labels] + [False])
         else:
             hit = np.array([code in lab for lab in labels] + [False])
-        led[code] = valid.to_numpy() & hit[primary.codes]  # code -1 -> the appended False
+        led[code] = valid & hit[primary.codes]  # code -1 -> the appended False
         flags[f"days_primary_{name}"] = led[code]
     flags["polluted_days_pm25"] = flags["polluted"] & led["PM2.5"]
     flags["polluted_days_o3"] = flags["polluted"] & led["O3"]
+    return flags
 
+
+def _exceedances(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per day and pollutant: exceed_days_<p> (the value, rounded as the standard rounds it,
+    above the daily limit of the day's phase) and exceed_multiple_<p> ((C − S)/S, else NaN)."""
     phase = limit_phase(d["date"].to_numpy()) if len(d) else np.array([], dtype="<U4")
+    exceed = pd.DataFrame(index=d.index)
     multiples = pd.DataFrame(index=d.index)
     for name, col in _EXCEEDANCE.items():
         limit = (
@@ -519,17 +581,18 @@ def period_stats(
         value = round_half_even(_float_column(d, col), 1 if name == "co" else 0)
         with np.errstate(invalid="ignore"):
             over = value > limit
-        flags[f"exceed_days_{name}"] = over
+        exceed[f"exceed_days_{name}"] = over
         multiples[f"exceed_multiple_{name}"] = np.where(over, (value - limit) / limit, np.nan)
-    sums = flags.groupby([d[k] for k in keys], sort=True, observed=True).sum()
-    out = out.join(sums.rename(columns={"good": "good_days", "polluted": "polluted_days"}))
-    out = out.join(multiples.groupby([d[k] for k in keys], sort=True, observed=True).mean())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["good_day_ratio"] = out["good_days"] / out["n_valid_days"].replace(0, np.nan) * 100
+    return exceed, multiples
 
-    si = dict(DEFAULT_DENOMINATORS.get(rules_end, _DENOMINATORS_2012))
+
+def _with_comprehensive_index(
+    out: pd.DataFrame, rules: str, denominators: Mapping[str, Mapping[str, float]] | None
+) -> pd.DataFrame:
+    """Add ci_<p>, comprehensive_index and comprehensive_index_valid (Si of `rules`)."""
+    si = dict(DEFAULT_DENOMINATORS.get(rules, _DENOMINATORS_2012))
     if denominators is not None:
-        si.update(denominators.get(rules_end, {}))
+        si.update(denominators.get(rules, {}))
     components = {
         "so2": "so2_mean",
         "no2": "no2_mean",
@@ -543,10 +606,7 @@ def period_stats(
     out["comprehensive_index"] = out[[f"ci_{n}" for n in components]].sum(axis=1, skipna=False)
     ci_valid_cols = ["so2_valid", "no2_valid", "pm10_valid", "pm25_valid", "co_valid"]
     out["comprehensive_index_valid"] = out[ci_valid_cols].all(axis=1) & out["o3_8h_valid"]
-    out["period_start"] = start_ts
-    out["period_end"] = end_ts
-    out["rules"] = rules_end
-    return out.reset_index()
+    return out
 
 
 # --------------------------------------------------------------------------- districts
