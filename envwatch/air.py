@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from envwatch import area
 from envwatch.standards import air_stats, aqi
 from envwatch.store import AIR_POLLUTANTS, Store
 
@@ -90,10 +91,12 @@ class Derived:
     hours: int = 0
     days: int = 0
     mismatches: int = 0
+    area_days: int = 0
 
 
 def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) -> Derived:
-    """Recompute the hours and natural days touched by `written` (rows of an upsert)."""
+    """Recompute the hours and natural days touched by `written` (rows of an upsert), and the
+    area values (city, district, group) of those days (`envwatch.area.derive`)."""
     out = Derived()
     if written.empty:
         return out
@@ -119,6 +122,14 @@ def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) ->
         }
     ).drop_duplicates()
     out.days = derive_days(store, site_days, tz)
+    # city, district and group values of the areas these stations count in, same days
+    out.area_days = area.derive(
+        store,
+        site_days["site_id"].unique().tolist(),
+        pd.Timestamp(site_days["date"].min()),
+        pd.Timestamp(site_days["date"].max()),
+        tz,
+    )
     return out
 
 
