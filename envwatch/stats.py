@@ -366,17 +366,39 @@ class RankingArea:
     stations: tuple[str, ...] = field(default_factory=tuple)
 
 
-def ranking_areas(loaded: LoadedConfig, store: Store) -> list[RankingArea]:
-    """The city's ranking areas (辖区): its districts (cnmaps boundaries), each with the air
-    stations that count in its values."""
+def ranking_areas(
+    loaded: LoadedConfig, store: Store, since: date | str, until: date | str
+) -> list[RankingArea]:
+    """The city's ranking areas (辖区): its districts (cnmaps boundaries) and the groups of
+    ``areas.groups``, each with the stations that count in its values on at least one day of
+    since … until (control levels of ``areas.control_levels``; background and stopped
+    stations left out by their membership dates)."""
+    from envwatch import area
     from envwatch.geo import district_boundaries
+    from envwatch.standards import area as area_rules
 
-    region = loaded.config.region
-    districts = district_boundaries(region.province, region.city)["district"].tolist()
+    cfg = loaded.config
+    districts = district_boundaries(cfg.region.province, cfg.region.city)["district"].tolist()
+    groups = [g.name for g in cfg.areas.groups]
+    conf = {
+        "region": cfg.region.model_dump(),
+        "city_control_levels": list(cfg.areas.city_control_levels),
+        "control_levels": list(cfg.areas.control_levels),
+        "groups": {g.name: list(g.stations) for g in cfg.areas.groups},
+    }
     sites = store.sites("air")
-    counting = sites.loc[~sites["background"].fillna(0).astype(bool)]
-    members = counting.groupby("district")["site_id"].agg(list).to_dict()
-    return [RankingArea(d, "district", tuple(members.get(d, []))) for d in districts]
+    members = area.area_members(sites, conf)
+    members = members.loc[members["level"].isin(["district", "group"])]
+    days = pd.date_range(pd.Timestamp(since), pd.Timestamp(until), freq="D")
+    grid = members.merge(pd.DataFrame({"date": days}), how="cross")
+    counts = area_rules.counting(grid["site_id"], grid["date"], area.membership_table(sites))
+    counted = grid.loc[counts].drop_duplicates(["level", "area", "site_id"]).sort_values("site_id")
+    by_area: dict[tuple[str, str], tuple[str, ...]] = {}
+    for level, name, sid in counted[["level", "area", "site_id"]].itertuples(index=False):
+        by_area[(level, name)] = (*by_area.get((level, name), ()), str(sid))
+    out = [RankingArea(d, "district", by_area.get(("district", d), ())) for d in districts]
+    out += [RankingArea(g, "group", by_area.get(("group", g), ())) for g in groups]
+    return out
 
 
 def rank(
