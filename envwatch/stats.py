@@ -270,10 +270,8 @@ def _figures(
     denominators: Mapping[str, Mapping[str, float]] | None,
 ) -> pd.DataFrame:
     if daily.empty:
-        columns = [by, *_no_data_row("", since, until)]
-        return pd.DataFrame(
-            columns=[c for c in columns if c != "area"] if by != "area" else columns
-        )
+        columns = [by, *(c for c in _no_data_row("", since, until) if c != "area")]
+        return pd.DataFrame(columns=columns)
     return air_stats.period_figures(daily, since, until, by=by, denominators=denominators)
 
 
