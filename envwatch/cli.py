@@ -504,7 +504,8 @@ def stats(
     store = Store.readonly(obj.db_path)
     try:
         if ranking:
-            where = stats_lib.ranking_areas(obj.loaded, store, first, last)
+            districts = stats_lib.city_districts(obj.loaded)
+            where = stats_lib.ranking_areas(store, districts, first, last)
             df = stats_lib.rank(store, where, first, last)
             click.echo(stats_lib.format_rank(df, fmt, first, last))
         else:

@@ -38,10 +38,12 @@ __all__ = [
     "JSON_KEYS",
     "RANK_COLUMNS",
     "RankingArea",
+    "area_figures",
     "area_stats",
     "format_rank",
     "format_stats",
     "rank",
+    "ranking_areas",
     "resolve_period",
 ]
 
@@ -275,6 +277,20 @@ def _figures(
     return air_stats.period_figures(daily, since, until, by=by, denominators=denominators)
 
 
+def area_figures(
+    store: Store,
+    areas: Sequence[str],
+    since: date | str,
+    until: date | str,
+    *,
+    denominators: Mapping[str, Mapping[str, float]] | None = None,
+) -> pd.DataFrame:
+    """`air_stats.period_figures` (rounded as published) of the named areas of ``area_day``,
+    one row per area with daily values in since … until; areas without any are left out."""
+    start, end = pd.Timestamp(since).date(), pd.Timestamp(until).date()
+    return _figures(area_days(store, areas, start, end), "area", start, end, denominators)
+
+
 def _no_data_row(name: str, since: date, until: date) -> dict[str, Any]:
     row: dict[str, Any] = {"area": name, "n_days": (until - since).days + 1, "n_valid_days": 0}
     for col in air_stats.FIGURE_CATEGORIES.values():
@@ -284,6 +300,7 @@ def _no_data_row(name: str, since: date, until: date) -> dict[str, Any]:
     for p in air_stats.FIGURE_POLLUTANTS:
         row[f"exceedance_{p}"] = 0
         row[f"primary_{p}"] = 0
+    row["n_pm25"] = row["polluted_days_pm25"] = row["polluted_days_o3"] = 0
     row["validity_note"] = "no daily values"
     return row
 
@@ -365,25 +382,24 @@ class RankingArea:
 
 
 def ranking_areas(
-    loaded: LoadedConfig, store: Store, since: date | str, until: date | str
+    store: Store,
+    districts: Sequence[str],
+    since: date | str,
+    until: date | str,
 ) -> list[RankingArea]:
-    """The city's ranking areas (辖区): its districts (cnmaps boundaries) and the groups of
-    ``areas.groups``, each with the stations that count in its values on at least one day of
-    since … until (control levels of ``areas.control_levels``; background and stopped
-    stations left out by their membership dates)."""
+    """The city's ranking areas (辖区): `districts` (the city's, e.g. from its boundaries) and
+    the configured groups, each with the stations that count in its values on at least one
+    day of since … until.
+
+    Membership is read as the store's area values were computed (the configuration's
+    ``areas:`` and the sites' control levels and membership dates, copied into the store):
+    stations of the ranked control levels, background and stopped ones left out by date.
+    """
     from envwatch import area
-    from envwatch.geo import district_boundaries
     from envwatch.standards import area as area_rules
 
-    cfg = loaded.config
-    districts = district_boundaries(cfg.region.province, cfg.region.city)["district"].tolist()
-    groups = [g.name for g in cfg.areas.groups]
-    conf = {
-        "region": cfg.region.model_dump(),
-        "city_control_levels": list(cfg.areas.city_control_levels),
-        "control_levels": list(cfg.areas.control_levels),
-        "groups": {g.name: list(g.stations) for g in cfg.areas.groups},
-    }
+    text = store.get_meta("area_config")
+    conf = {**area.DEFAULT_CONFIG, **(json.loads(text) if text else {})}
     sites = store.sites("air")
     members = area.area_members(sites, conf)
     members = members.loc[members["level"].isin(["district", "group"])]
@@ -395,8 +411,18 @@ def ranking_areas(
     for level, name, sid in counted[["level", "area", "site_id"]].itertuples(index=False):
         by_area[(level, name)] = (*by_area.get((level, name), ()), str(sid))
     out = [RankingArea(d, "district", by_area.get(("district", d), ())) for d in districts]
-    out += [RankingArea(g, "group", by_area.get(("group", g), ())) for g in groups]
+    out += [
+        RankingArea(g, "group", by_area.get(("group", g), ())) for g in conf.get("groups") or {}
+    ]
     return out
+
+
+def city_districts(loaded: LoadedConfig) -> list[str]:
+    """The districts of the configuration's region city (cnmaps boundaries)."""
+    from envwatch.geo import district_boundaries
+
+    region = loaded.config.region
+    return list(district_boundaries(region.province, region.city)["district"])
 
 
 def rank(

@@ -741,6 +741,8 @@ def period_figures(
       (`LIMITS_24H`, the value rounded as the standard rounds it; o3: MDA8, or under 2012 the
       daily maximum 1-h value); primary_<p>: valid days whose primary pollutants include p,
       for p in `FIGURE_POLLUTANTS`;
+    - n_pm25: days with a valid PM2.5 value; polluted_days_pm25, polluted_days_o3: days with
+      AQI > 100 led by PM2.5 / by O3;
     - validity_note: the HJ 663 month/year coverage rules that are not met ('' when all are).
 
     With `rounded` (the default) every figure is rounded once, from full precision, as the
@@ -781,6 +783,9 @@ def period_figures(
             *(f"primary_{p}" for p in FIGURE_POLLUTANTS),
         ]
     ]
+    out["n_pm25"] = stats["n_pm25"].astype(np.int64)
+    out["polluted_days_pm25"] = stats["polluted_days_pm25"].astype(np.int64)
+    out["polluted_days_o3"] = stats["polluted_days_o3"].astype(np.int64)
     out["validity_note"] = stats["validity_note"].to_numpy(dtype=object)
     return round_figures(out) if rounded else out
 
