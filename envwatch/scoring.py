@@ -193,12 +193,14 @@ class _Context:
     def district_row(self, period: Period) -> pd.Series | None:
         return self.area_row(period, "district")
 
-    def city_text(self, period: Period, column: str, unit: str, digits: int = 0) -> str:
-        """'；全市 …' with the city's figure for context, '' when the city has none."""
+    def city_text(
+        self, period: Period, column: str, unit: str, digits: int = 0, label: str = ""
+    ) -> str:
+        """'；全市… 55 µg/m³': the city's figure for context, '' when the city has none."""
         row = self.area_row(period, "city")
         if row is None or pd.isna(row[column]):
             return ""
-        return f"；全市{_fmt(float(row[column]), digits)}{unit}"
+        return f"；全市{label} {_fmt(float(row[column]), digits)}{unit}"
 
     def water_sites(self, scope: str) -> list[str]:
         """Water sections a target covers: the district's (default), the city's, or all."""
@@ -234,7 +236,7 @@ def _good_day_ratio(ctx: _Context, t: Target, p: Period) -> Measure:
         return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效日数据")
     ratio = float(row["good_day_ratio"])
     polluted = sum(int(row[c]) for c in ("light", "moderate", "heavy", "severe"))
-    city = ctx.city_text(p, "good_day_ratio", "%", 1).replace("全市", "全市优良率 ")
+    city = ctx.city_text(p, "good_day_ratio", "%", 1, "优良率")
     return Measure(
         ratio,
         f"{_fmt(ratio)}%",
@@ -300,7 +302,7 @@ def _co_control(ctx: _Context, t: Target, p: Period) -> Measure:
         falling = p90 <= float(before["o3_8h_p90"])
         trend_note = f"上期 {_fmt(float(before['o3_8h_p90']))}，{'未上升' if falling else '上升'}"
     wants_falling = str(t.params.get("trend", "")) == "falling"
-    city = ctx.city_text(p, "o3_8h_p90", "")
+    city = ctx.city_text(p, "o3_8h_p90", "", label="O3-8h 第90百分位")
     detail = (
         f"首要污染物为 PM2.5 的天数 {int(row['primary_pm25'])}，为 O3 的天数 "
         f"{int(row['primary_o3'])}；污染天中 PM2.5 主导 {int(row['polluted_days_pm25'])} 天、"
