@@ -20,6 +20,7 @@ import pandas as pd
 
 from envwatch import area
 from envwatch.standards import air_stats, aqi
+from envwatch.standards import area as area_rules
 from envwatch.store import AIR_POLLUTANTS, Store
 
 HOUR_PARAMETERS = (*AIR_POLLUTANTS, "aqi_published")
@@ -205,14 +206,26 @@ def district_daily(
     end: date | str | None = None,
     city: str | None = None,
 ) -> pd.DataFrame:
-    """District days (HJ 663): mean of the district's city stations, background ones excluded,
-    with the coverage rule; the AQI recomputed from the district means."""
+    """District days (HJ 663): mean of the district's city stations, background and stopped
+    ones excluded by date (`membership`), with the coverage rule; the AQI recomputed from the
+    district means. The published district values are `envwatch.area` (view ``area_daily``)."""
     sites = store.sites("air")
     if city is not None:
         sites = sites.loc[sites["city"] == city]
     sites = sites.loc[sites["district"].notna()]
-    sites = sites.assign(background=sites["background"].astype(bool))
     days = daily(store, sites["site_id"].tolist(), start, end)
+    membership = area.membership_table(sites)
+    days = days.loc[area_rules.counting(days["site_id"], days["date"], membership)]
+    # the coverage rule's denominator: the stations that count on some day of the period
+    if len(days):
+        grid = sites[["site_id"]].merge(
+            pd.DataFrame({"date": pd.date_range(days["date"].min(), days["date"].max())}),
+            how="cross",
+        )
+        counting = grid.loc[area_rules.counting(grid["site_id"], grid["date"], membership)]
+        sites = sites.assign(background=~sites["site_id"].isin(set(counting["site_id"])))
+    else:
+        sites = sites.assign(background=sites["background"].astype(bool))
     if days.empty:
         return air_stats.district_daily(
             air_stats.daily_stats(pd.DataFrame(columns=["site_id", "time_local"])), sites

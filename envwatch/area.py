@@ -76,12 +76,21 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
+# Autonomous prefectures the national lists write with two characters; every other two-character
+# name ending in 州 is a city (台州 -> 台州市).
+_SHORT_PREFECTURES = frozenset({"克州", "博州"})
+
+
 def city_name(city: Any) -> Any:
-    """A city's name in full, as the MEE publishes it: 宁波 -> 宁波市; 湘西州, 兴安盟 and
-    和田地区 stay as they are."""
+    """A city's name in full, as the MEE publishes it: 宁波 -> 宁波市, 台州 -> 台州市; the
+    prefectures and leagues (湘西州, 克州, 兴安盟, 和田地区) stay as they are."""
     if not isinstance(city, str) or not city:
         return None
-    return city if city.endswith(("市", "州", "盟", "地区")) else city + "市"
+    if city.endswith(("市", "盟", "地区")) or city in _SHORT_PREFECTURES:
+        return city
+    if city.endswith("州") and len(city) >= 3:
+        return city
+    return city + "市"
 
 
 # -- configuration ---------------------------------------------------------------------------
