@@ -264,9 +264,10 @@ def _rank(ctx: _Context, t: Target, p: Period) -> Measure:
         )
     )
     ci_text = f"，综合指数排名第 {int(ci_rank)} 名" if not pd.isna(ci_rank) else ""
+    tie = "并列" if int((with_data["rank_good_day_ratio"] == rank).sum()) > 1 else ""
     return Measure(
         float(rank),
-        f"第 {rank} 名（{len(with_data)} 个辖区有数据）",
+        f"{tie}第 {rank} 名（{len(with_data)} 个辖区有数据）",
         f"优良率排名：{listing}{ci_text}{missing_text}",
     )
 

@@ -388,8 +388,8 @@ def ranking_areas(
     until: date | str,
 ) -> list[RankingArea]:
     """The city's ranking areas (辖区): `districts` (the city's, e.g. from its boundaries) and
-    the configured groups, each with the stations that count in its values on at least one
-    day of since … until.
+    the configured groups, each with the stations behind its figure: those that count in its
+    values on at least one day of since … until and have daily values in that period.
 
     Membership is read as the store's area values were computed (the configuration's
     ``areas:`` and the sites' control levels and membership dates, copied into the store):
@@ -406,6 +406,14 @@ def ranking_areas(
     days = pd.date_range(pd.Timestamp(since), pd.Timestamp(until), freq="D")
     grid = members.merge(pd.DataFrame({"date": days}), how="cross")
     counts = area_rules.counting(grid["site_id"], grid["date"], area.membership_table(sites))
+    reported = {
+        str(r[0])
+        for r in store.conn.execute(
+            "SELECT DISTINCT site_id FROM air_day WHERE date >= ? AND date <= ?",
+            (str(pd.Timestamp(since).date()), str(pd.Timestamp(until).date())),
+        )
+    }
+    counts &= grid["site_id"].isin(reported).to_numpy()
     counted = grid.loc[counts].drop_duplicates(["level", "area", "site_id"]).sort_values("site_id")
     by_area: dict[tuple[str, str], tuple[str, ...]] = {}
     for level, name, sid in counted[["level", "area", "site_id"]].itertuples(index=False):

@@ -300,6 +300,9 @@ def test_districts_are_shaded_and_ranked(pages: dict[str, str]) -> None:
     assert '"fillColor": "#d9d9d9"' in page  # districts without a national station: grey
     label = '<div class="district-label region"><span>镇海区</span><b>第 1 名</b></div>'
     assert _js(label) in page
+    # the tooltip says which stations stand behind each district's figure (issue 14)
+    assert _js("2 天（站点：龙赛医院）") in page
+    assert _js("（站点：万里学院、钱湖水厂、太古小学、万里国际学校）") in page
 
 
 def test_water_sections_coloured_by_class_with_target_and_pollutants(
