@@ -32,6 +32,7 @@ import pandas as pd
 from envwatch.config import LoadedConfig
 from envwatch.errors import UsageError
 from envwatch.standards import air_stats
+from envwatch.standards.aqi import round_half_even
 from envwatch.store import Store
 
 __all__ = [
@@ -163,23 +164,36 @@ def _has_table(store: Store, name: str) -> bool:
     return row is not None
 
 
-def _exact(frame: pd.DataFrame) -> pd.DataFrame:
-    """Daily values at full precision: ``<value>_exact`` where the store keeps it."""
+def _daily_values(frame: pd.DataFrame, published: bool = False) -> pd.DataFrame:
+    """Daily values at full precision (``<value>_exact`` where the store keeps it), or with
+    `published` as published: rounded half to even, integers, CO to 0.1."""
     out = frame.copy()
     for col in _DAILY_VALUES:
-        if f"{col}_exact" in out.columns:
-            out[col] = pd.to_numeric(out[f"{col}_exact"], errors="coerce")
+        has_exact = f"{col}_exact" in out.columns
+        if has_exact and not published:
+            out[col] = out[f"{col}_exact"]
         if col in out.columns:
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+            values = pd.to_numeric(out[col], errors="coerce").astype("float64")
+            if published and not has_exact:  # air_day keeps full precision in its columns
+                values = pd.Series(
+                    round_half_even(values.to_numpy(), 1 if col == "co" else 0), index=out.index
+                )
+            out[col] = values
     out["date"] = pd.to_datetime(out["date"])
     out["valid"] = out["valid"].fillna(0).astype(bool)
     return out
 
 
 def area_days(
-    store: Store, areas: Sequence[str], since: date | str, until: date | str
+    store: Store,
+    areas: Sequence[str],
+    since: date | str,
+    until: date | str,
+    *,
+    published: bool = False,
 ) -> pd.DataFrame:
-    """Daily values of `areas` (``area_day``) over since … until, full precision."""
+    """Daily values of `areas` (``area_day``) over since … until: full precision, or with
+    `published` as ``area_daily`` publishes them."""
     if not areas or not _has_table(store, "area_day"):
         return pd.DataFrame(columns=["level", "area", "date", *_DAILY_VALUES, "valid"])
     marks = ", ".join("?" * len(areas))
@@ -189,13 +203,19 @@ def area_days(
         store.conn,
         params=[*areas, str(since), str(until)],
     )
-    return _exact(df)
+    return _daily_values(df, published)
 
 
 def station_days(
-    store: Store, sites: Sequence[str], since: date | str, until: date | str
+    store: Store,
+    sites: Sequence[str],
+    since: date | str,
+    until: date | str,
+    *,
+    published: bool = False,
 ) -> pd.DataFrame:
-    """Daily values of stations (``air_day``) over since … until, full precision."""
+    """Daily values of stations (``air_day``) over since … until: full precision, or with
+    `published` as ``air_daily`` publishes them."""
     marks = ", ".join("?" * len(sites))
     df = pd.read_sql_query(
         f"SELECT * FROM air_day WHERE site_id IN ({marks}) AND date >= ? AND date <= ? "
@@ -203,7 +223,7 @@ def station_days(
         store.conn,
         params=[*sites, str(since), str(until)],
     )
-    return _exact(df)
+    return _daily_values(df, published)
 
 
 # -- which area is meant ---------------------------------------------------------------------------
@@ -270,11 +290,14 @@ def _figures(
     since: date,
     until: date,
     denominators: Mapping[str, Mapping[str, float]] | None,
+    published: bool = False,
 ) -> pd.DataFrame:
     if daily.empty:
         columns = [by, *(c for c in _no_data_row("", since, until) if c != "area")]
         return pd.DataFrame(columns=columns)
-    return air_stats.period_figures(daily, since, until, by=by, denominators=denominators)
+    return air_stats.period_figures(
+        daily, since, until, by=by, denominators=denominators, index_from_published=published
+    )
 
 
 def area_figures(
@@ -284,11 +307,13 @@ def area_figures(
     until: date | str,
     *,
     denominators: Mapping[str, Mapping[str, float]] | None = None,
+    published: bool = False,
 ) -> pd.DataFrame:
     """`air_stats.period_figures` (rounded as published) of the named areas of ``area_day``,
     one row per area with daily values in since … until; areas without any are left out."""
     start, end = pd.Timestamp(since).date(), pd.Timestamp(until).date()
-    return _figures(area_days(store, areas, start, end), "area", start, end, denominators)
+    days = area_days(store, areas, start, end, published=published)
+    return _figures(days, "area", start, end, denominators, published)
 
 
 def _no_data_row(name: str, since: date, until: date) -> dict[str, Any]:
@@ -321,6 +346,7 @@ def area_stats(
     until: date | str,
     *,
     denominators: Mapping[str, Mapping[str, float]] | None = None,
+    published: bool = False,
 ) -> pd.DataFrame:
     """HJ 663 period figures of areas or stations over since … until (local dates, inclusive).
 
@@ -331,6 +357,11 @@ def area_stats(
     o3_8h_p90 (µg/m³), comprehensive_index, exceedance_days_<p> and primary_days_<p> for p in
     pm25 pm10 so2 no2 co o3, and validity_note (HJ 663 coverage rules not met). Rounded once, as
     published. An area without data in the period has zero days and NaN figures.
+
+    The figures come from the daily values at full precision and are rounded once. With
+    `published`, they come from the daily values as published (integers, CO 0.1) and the
+    composite index from the six published figures: the way to check against a bulletin made
+    like that.
     """
     start, end = pd.Timestamp(since).date(), pd.Timestamp(until).date()
     if end < start:
@@ -340,12 +371,12 @@ def area_stats(
     site_ids = [t.name for t in targets if t.level == "station"]
     parts = []
     if area_names:
-        fig = _figures(area_days(store, area_names, start, end), "area", start, end, denominators)
+        days = area_days(store, area_names, start, end, published=published)
+        fig = _figures(days, "area", start, end, denominators, published)
         parts.append(fig)
     if site_ids:
-        fig = _figures(
-            station_days(store, site_ids, start, end), "site_id", start, end, denominators
-        )
+        days = station_days(store, site_ids, start, end, published=published)
+        fig = _figures(days, "site_id", start, end, denominators, published)
         parts.append(fig.rename(columns={"site_id": "area"}))
     figures = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["area"])
     by_name = {str(r["area"]): r for r in figures.to_dict("records")}
@@ -440,6 +471,7 @@ def rank(
     until: date | str,
     *,
     denominators: Mapping[str, Mapping[str, float]] | None = None,
+    published: bool = False,
 ) -> pd.DataFrame:
     """Rank `areas` by good-day ratio and by composite index over since … until.
 
@@ -450,7 +482,8 @@ def rank(
     """
     start, end = pd.Timestamp(since).date(), pd.Timestamp(until).date()
     names = [a.name for a in areas]
-    figures = _figures(area_days(store, names, start, end), "area", start, end, denominators)
+    days = area_days(store, names, start, end, published=published)
+    figures = _figures(days, "area", start, end, denominators, published)
     ranked = air_stats.rank_areas(figures, names)
     ranked = ranked.loc[ranked["area"].isin(names)].reset_index(drop=True)
     sites = store.sites("air")

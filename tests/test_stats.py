@@ -224,6 +224,31 @@ def test_rank_table_and_csv(run):
     assert by["余姚市"]["rank_good_day_ratio"] == ""
 
 
+def test_figures_from_the_published_daily_values_on_request(stats_config):
+    from envwatch.stats import area_stats
+    from envwatch.store import Store
+
+    store = Store.readonly(stats_config.parent / "envwatch.db")
+    try:
+        exact = area_stats(store, "宁波市", "2019-01-01", "2019-01-02").iloc[0]
+        published = area_stats(store, "宁波市", "2019-01-01", "2019-01-02", published=True).iloc[0]
+    finally:
+        store.close()
+    days = _exact_days(stats_config, "area_day", "area", "宁波市")
+    for p in ("pm25", "no2"):
+        assert exact[p] == _half_even(sum(Fraction(d[f"{p}_exact"]) for d in days) / 2, "1")
+        assert published[p] == _half_even(sum(Fraction(d[p]) for d in days) / 2, "1")
+    terms = (
+        Fraction(published["so2"]) / 60
+        + Fraction(published["no2"]) / 40
+        + Fraction(published["pm10"]) / 70
+        + Fraction(published["pm25"]) / 35
+        + Fraction(str(published["co_p95"])) / 4
+        + Fraction(published["o3_8h_p90"]) / 160
+    )
+    assert published["comprehensive_index"] == _half_even(terms, "0.01")
+
+
 def test_python_api_returns_a_dataframe(stats_config):
     with envwatch.open(stats_config.parent / "envwatch.db") as ew:
         df = ew.stats(["宁波市", "1236A"], "2019-01-01", "2019-01-02")

@@ -586,13 +586,32 @@ def _exceedances(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return exceed, multiples
 
 
+_INDEX_FIGURES = {
+    "so2": "so2",
+    "no2": "no2",
+    "pm10": "pm10",
+    "pm25": "pm25",
+    "co": "co_p95",
+    "o3": "o3_8h_p90",
+}
+"""Denominator name -> `period_figures` column of the six terms of the composite index."""
+
+
+def _denominators(
+    rules: str, denominators: Mapping[str, Mapping[str, float]] | None
+) -> dict[str, float]:
+    """The index denominators Si of a rule set, `DEFAULT_DENOMINATORS` updated by the caller's."""
+    si = {k: float(v) for k, v in DEFAULT_DENOMINATORS.get(rules, _DENOMINATORS_2012).items()}
+    if denominators is not None:
+        si.update({k: float(v) for k, v in denominators.get(rules, {}).items()})
+    return si
+
+
 def _with_comprehensive_index(
     out: pd.DataFrame, rules: str, denominators: Mapping[str, Mapping[str, float]] | None
 ) -> pd.DataFrame:
     """Add ci_<p>, comprehensive_index and comprehensive_index_valid (Si of `rules`)."""
-    si = dict(DEFAULT_DENOMINATORS.get(rules, _DENOMINATORS_2012))
-    if denominators is not None:
-        si.update(denominators.get(rules, {}))
+    si = _denominators(rules, denominators)
     components = {
         "so2": "so2_mean",
         "no2": "no2_mean",
@@ -722,6 +741,7 @@ def period_figures(
     by: str | Sequence[str] = "area",
     denominators: Mapping[str, Mapping[str, float]] | None = None,
     rounded: bool = True,
+    index_from_published: bool = False,
 ) -> pd.DataFrame:
     """Period figures as the monthly and annual bulletins publish them (HJ 663, HJ 633).
 
@@ -748,6 +768,8 @@ def period_figures(
     With `rounded` (the default) every figure is rounded once, from full precision, as the
     bulletins publish it (`FIGURE_DECIMALS`, GB/T 8170 half to even): ratios to 0.1 %,
     concentrations to integers, CO to 0.1 mg/m³, the index to 0.01. Missing stays NaN.
+    `index_from_published` computes the index from the six published (rounded) figures
+    instead of from full precision, for comparison with bulletins that do so.
     """
     keys = [by] if isinstance(by, str) else list(by)
     start_ts = pd.Timestamp(start).normalize()
@@ -767,6 +789,12 @@ def period_figures(
     out["co_p95"] = stats["co_p95"].astype(np.float64)
     out["o3_8h_p90"] = stats["o3_8h_p90"].astype(np.float64)
     out["comprehensive_index"] = stats["comprehensive_index"].astype(np.float64)
+    if index_from_published:
+        si = _denominators(str(stats["rules"].iloc[0]) if len(stats) else "2012", denominators)
+        published = round_figures(out)
+        out["comprehensive_index"] = sum(
+            published[col] / si[name] for name, col in _INDEX_FIGURES.items()
+        )
     out["exceedance_o3"] = _o3_exceedance_days(daily, start_ts, end_ts, keys, stats)
     for p in FIGURE_POLLUTANTS:
         if p != "o3":

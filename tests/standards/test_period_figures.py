@@ -105,6 +105,18 @@ def test_a_month_rounded_once_from_full_precision():
     assert row["validity_note"] == ""
 
 
+def test_the_index_from_published_figures_when_asked():
+    # PM2.5 44.54 (published 45), the rest BASE: SO2 5, NO2 10, PM10 30, CO 0.4, O3 40
+    daily = area_days(APRIL, pm25=np.full(30, 44.54))
+    exact = period_figures(daily, "2019-04-01", "2019-04-30").iloc[0]
+    published = period_figures(daily, "2019-04-01", "2019-04-30", index_from_published=True).iloc[0]
+    rest = (
+        Fraction(5, 60) + Fraction(10, 40) + Fraction(30, 70) + Fraction(4, 40) + Fraction(40, 160)
+    )
+    assert exact["comprehensive_index"] == gbt8170(rest + Fraction("44.54") / 35, "0.01") == 2.38
+    assert published["comprehensive_index"] == gbt8170(rest + Fraction(45, 35), "0.01") == 2.40
+
+
 def test_unrounded_figures_keep_full_precision():
     daily = area_days(APRIL, pm25=np.full(30, 44.54))
     exact = period_figures(daily, "2019-04-01", "2019-04-30", rounded=False).iloc[0]
