@@ -43,18 +43,7 @@ DAY_COLUMNS = (
     "n_co",
     "n_o3",
     "n_o3_8h",
-    "iaqi_pm25",
-    "iaqi_pm10",
-    "iaqi_so2",
-    "iaqi_no2",
-    "iaqi_co",
-    "iaqi_o3_1h",
-    "iaqi_o3_8h",
-    "aqi",
-    "category",
-    "primary_pollutant",
-    "exceeding",
-    "valid",
+    *area_rules.DAILY_AQI_COLUMNS,
 )
 
 

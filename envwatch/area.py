@@ -53,18 +53,7 @@ _DAY_COLUMNS = (
     "date",
     "rules",
     *(c for v in rules.DAILY_VALUES for c in (v, f"{v}_exact", f"n_valid_{v}")),
-    "iaqi_pm25",
-    "iaqi_pm10",
-    "iaqi_so2",
-    "iaqi_no2",
-    "iaqi_co",
-    "iaqi_o3_1h",
-    "iaqi_o3_8h",
-    "aqi",
-    "category",
-    "primary_pollutant",
-    "exceeding",
-    "valid",
+    *rules.DAILY_AQI_COLUMNS,
     "n_stations",
 )
 
@@ -100,7 +89,7 @@ def sync_config(loaded: LoadedConfig, store: Store) -> bool:
     """Copy the membership rules of the configuration into the store; recompute every stored
     area value when they changed. Returns True when they changed."""
     cfg = loaded.config
-    sites = {
+    sites: dict[str, dict[str, Any]] = {
         s.id: {
             "membership": [p.model_dump() for p in s.membership] if s.membership else None,
             "background": s.background,

@@ -292,7 +292,7 @@ class CellType(_Strict):
 
 OUTFALL_ITEMS = ("nh3n", "cod", "tp")
 
-CONTROL_LEVELS = ("国控", "省控", "市控", "区控", "县控")
+ControlLevel = Literal["国控", "省控", "市控", "区控", "县控"]
 
 
 class AreaGroup(_Strict):
@@ -312,11 +312,11 @@ class Areas(_Strict):
     national feeds' stations).
     """
 
-    city_control_levels: list[Literal["国控", "省控", "市控", "区控", "县控"]] = Field(
-        default_factory=lambda: ["国控"], min_length=1
+    city_control_levels: list[ControlLevel] = Field(
+        default_factory=lambda: list[ControlLevel](["国控"]), min_length=1
     )
-    control_levels: list[Literal["国控", "省控", "市控", "区控", "县控"]] = Field(
-        default_factory=lambda: ["国控", "省控", "市控"], min_length=1
+    control_levels: list[ControlLevel] = Field(
+        default_factory=lambda: list[ControlLevel](["国控", "省控", "市控"]), min_length=1
     )
     groups: list[AreaGroup] = Field(default_factory=list)
 

@@ -451,17 +451,10 @@ CREATE TABLE area_day (
     + "".join(
         f"    {c} REAL,\n    {c}_exact REAL,\n    n_valid_{c} INTEGER,\n" for c in _AREA_VALUES_DAY
     )
-    + """    iaqi_pm25 INTEGER,
-    iaqi_pm10 INTEGER,
-    iaqi_so2 INTEGER,
-    iaqi_no2 INTEGER,
-    iaqi_co INTEGER,
-    iaqi_o3_1h INTEGER,
-    iaqi_o3_8h INTEGER,
-    aqi INTEGER,
-    category TEXT,
-    primary_pollutant TEXT,
-    exceeding TEXT,
+    + "".join(
+        f"    iaqi_{c} INTEGER,\n" for c in ("pm25", "pm10", "so2", "no2", "co", "o3_1h", "o3_8h")
+    )
+    + """    aqi INTEGER, category TEXT, primary_pollutant TEXT, exceeding TEXT,
     valid INTEGER NOT NULL,
     n_stations INTEGER NOT NULL,
     PRIMARY KEY (level, area, date)

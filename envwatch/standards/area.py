@@ -30,6 +30,7 @@ import pandas as pd
 from envwatch.standards.aqi import daily_aqi, hourly_aqi, round_half_even, ruleset_for
 
 __all__ = [
+    "DAILY_AQI_COLUMNS",
     "DAILY_VALUES",
     "HOURLY_VALUES",
     "area_daily",
@@ -44,6 +45,16 @@ HOURLY_VALUES = ("pm25", "pm10", "so2", "no2", "co", "o3")
 
 DAILY_VALUES = ("pm25", "pm10", "so2", "no2", "co", "o3_1h_max", "o3_8h_max")
 """Area daily values: five 24-h means, the O3 daily maximum 1-h and the MDA8."""
+
+DAILY_AQI_COLUMNS = (
+    *(f"iaqi_{p}" for p in ("pm25", "pm10", "so2", "no2", "co", "o3_1h", "o3_8h")),
+    "aqi",
+    "category",
+    "primary_pollutant",
+    "exceeding",
+    "valid",
+)
+"""The daily AQI columns stored with station and area days."""
 
 _MIN_HOURS = 20  # HJ 663: a daily statistic of hourly values needs 20 of them
 _O3_1H_LIMIT = 200  # above it a maximum over part of the day still stands (as for stations)
