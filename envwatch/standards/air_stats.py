@@ -566,6 +566,14 @@ def _day_flags(
     return flags
 
 
+def _daily_limit(phase: npt.NDArray[np.str_], name: str) -> npt.NDArray[np.float64]:
+    """The daily limit of `name` (`LIMITS_24H`) for each day's limit phase."""
+    out = np.full(len(phase), np.nan)
+    for key, limits in LIMITS_24H.items():
+        out[phase == key] = limits[name]
+    return out
+
+
 def _exceedances(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per day and pollutant: exceed_days_<p> (the value, rounded as the standard rounds it,
     above the daily limit of the day's phase) and exceed_multiple_<p> ((C − S)/S, else NaN)."""
@@ -573,11 +581,7 @@ def _exceedances(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     exceed = pd.DataFrame(index=d.index)
     multiples = pd.DataFrame(index=d.index)
     for name, col in _EXCEEDANCE.items():
-        limit = (
-            pd.Series(phase)
-            .map({k: v[name] for k, v in LIMITS_24H.items()})
-            .to_numpy(dtype=np.float64)
-        )
+        limit = _daily_limit(phase, name)
         value = round_half_even(_float_column(d, col), 1 if name == "co" else 0)
         with np.errstate(invalid="ignore"):
             over = value > limit
@@ -831,11 +835,11 @@ def _o3_exceedance_days(
     if d.empty:
         return np.zeros(len(stats), dtype=np.int64)
     day = pd.DatetimeIndex(d["date"]).values
-    phase = pd.Series(limit_phase(day))
+    phase = limit_phase(day)
     rules = ruleset_for(day)
     over = np.zeros(len(d), dtype=bool)
     for name, col in (("o3_8h", "o3_8h_max"), ("o3_1h", "o3_1h_max")):
-        limit = phase.map({k: v[name] for k, v in LIMITS_24H.items()}).to_numpy(dtype=np.float64)
+        limit = _daily_limit(phase, name)
         value = round_half_even(_float_column(d, col))
         with np.errstate(invalid="ignore"):
             hit = value > limit
