@@ -501,15 +501,16 @@ def stats(
         raise click.UsageError("give --area NAME (repeatable) or --rank")
     today = datetime.now(obj.loaded.tz).date()
     first, last = stats_lib.resolve_period(period, since, until, today)
+    si = obj.loaded.config.index_denominators
     store = Store.readonly(obj.db_path)
     try:
         if ranking:
             districts = stats_lib.city_districts(obj.loaded)
             where = stats_lib.ranking_areas(store, districts, first, last)
-            df = stats_lib.rank(store, where, first, last)
+            df = stats_lib.rank(store, where, first, last, denominators=si)
             click.echo(stats_lib.format_rank(df, fmt, first, last))
         else:
-            df = stats_lib.area_stats(store, list(areas), first, last)
+            df = stats_lib.area_stats(store, list(areas), first, last, denominators=si)
             click.echo(stats_lib.format_stats(df, fmt))
     finally:
         store.close()

@@ -168,7 +168,11 @@ class _Context:
         key = (period.start, period.end)
         if key not in self._figures:
             self._figures[key] = stats.area_figures(
-                self.store, list(self.area_names()), period.start, period.end
+                self.store,
+                list(self.area_names()),
+                period.start,
+                period.end,
+                denominators=self.loaded.config.index_denominators,
             ).set_index("area")
         return self._figures[key]
 
@@ -179,7 +183,13 @@ class _Context:
             if self._districts is None:
                 self._districts = stats.city_districts(self.loaded)
             areas = stats.ranking_areas(self.store, self._districts, period.start, period.end)
-            self._ranking[key] = stats.rank(self.store, areas, period.start, period.end)
+            self._ranking[key] = stats.rank(
+                self.store,
+                areas,
+                period.start,
+                period.end,
+                denominators=self.loaded.config.index_denominators,
+            )
         return self._ranking[key]
 
     def area_row(self, period: Period, which: str = "district") -> pd.Series | None:

@@ -249,6 +249,40 @@ def test_figures_from_the_published_daily_values_on_request(stats_config):
     assert published["comprehensive_index"] == _half_even(terms, "0.01")
 
 
+def test_the_index_denominators_come_from_the_configuration(run, stats_config, tmp_path):
+    args = [
+        "--area",
+        "镇海区",
+        "--since",
+        "2019-01-01",
+        "--until",
+        "2019-01-02",
+        "--format",
+        "json",
+    ]
+    [default] = json.loads(run(*args).output)
+    text = stats_config.read_text(encoding="utf-8")
+    text = text.replace("index_denominators: {}", "index_denominators: {2012: {pm25: 17.5}}")
+    assert f"store: {stats_config.parent / 'envwatch.db'}" in text  # the same store
+    custom_cfg = tmp_path / "stations.yaml"
+    custom_cfg.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(custom_cfg), "stats", *args])
+    assert result.exit_code == 0, result.output
+    [custom] = json.loads(result.output)
+    # PM2.5/17.5 instead of PM2.5/35: the index grows by PM2.5/35 (from the exact mean)
+    days = _exact_days(stats_config, "area_day", "area", "镇海区")
+    pm25 = sum(Fraction(d["pm25_exact"]) for d in days) / 2
+    assert custom["comprehensive_index"] - default["comprehensive_index"] == pytest.approx(
+        float(pm25 / 35), abs=0.011
+    )
+    bad = text.replace("{2012: {pm25: 17.5}}", "{2012: {pm25: 0}}")
+    custom_cfg.write_text(bad, encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(custom_cfg), "stats", *args])
+    assert result.exit_code == 2 and "index_denominators.2012.pm25: 0 is not a positive" in (
+        result.output
+    )
+
+
 def test_python_api_returns_a_dataframe(stats_config):
     with envwatch.open(stats_config.parent / "envwatch.db") as ew:
         df = ew.stats(["宁波市", "1236A"], "2019-01-01", "2019-01-02")
