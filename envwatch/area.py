@@ -254,8 +254,8 @@ def _compute(
             return 0
         hourly["time_local"] = _local(hourly["period_end"], tz)
         hourly["date"] = (hourly["time_local"] - pd.Timedelta(hours=1)).dt.normalize()
-        counted = hourly.merge(grid, on=["site_id", "date"], how="inner")
-        area_h = rules.area_hourly(counted)
+        counts = rules.counting(hourly["site_id"], hourly["date"], membership)
+        area_h = rules.area_hourly(hourly.loc[counts], members)
         if not area_h.empty:
             local = pd.DatetimeIndex(area_h["time_local"]).tz_localize(tz)
             area_h["period_end"] = local.tz_convert("UTC").as_unit("s").asi8
