@@ -184,6 +184,25 @@ def _daily_values(frame: pd.DataFrame, published: bool = False) -> pd.DataFrame:
     return out
 
 
+def _read_days(
+    store: Store,
+    table: str,
+    key: str,
+    names: Sequence[str],
+    since: date | str,
+    until: date | str,
+    published: bool,
+) -> pd.DataFrame:
+    marks = ", ".join("?" * len(names))
+    df = pd.read_sql_query(
+        f"SELECT * FROM {table} WHERE {key} IN ({marks}) AND date >= ? AND date <= ? "
+        f"ORDER BY {key}, date",
+        store.conn,
+        params=[*names, str(since), str(until)],
+    )
+    return _daily_values(df, published)
+
+
 def area_days(
     store: Store,
     areas: Sequence[str],
@@ -196,14 +215,7 @@ def area_days(
     `published` as ``area_daily`` publishes them."""
     if not areas or not _has_table(store, "area_day"):
         return pd.DataFrame(columns=["level", "area", "date", *_DAILY_VALUES, "valid"])
-    marks = ", ".join("?" * len(areas))
-    df = pd.read_sql_query(
-        f"SELECT * FROM area_day WHERE area IN ({marks}) AND date >= ? AND date <= ? "
-        "ORDER BY area, date",
-        store.conn,
-        params=[*areas, str(since), str(until)],
-    )
-    return _daily_values(df, published)
+    return _read_days(store, "area_day", "area", areas, since, until, published)
 
 
 def station_days(
@@ -216,14 +228,7 @@ def station_days(
 ) -> pd.DataFrame:
     """Daily values of stations (``air_day``) over since … until: full precision, or with
     `published` as ``air_daily`` publishes them."""
-    marks = ", ".join("?" * len(sites))
-    df = pd.read_sql_query(
-        f"SELECT * FROM air_day WHERE site_id IN ({marks}) AND date >= ? AND date <= ? "
-        "ORDER BY site_id, date",
-        store.conn,
-        params=[*sites, str(since), str(until)],
-    )
-    return _daily_values(df, published)
+    return _read_days(store, "air_day", "site_id", sites, since, until, published)
 
 
 # -- which area is meant ---------------------------------------------------------------------------
