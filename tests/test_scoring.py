@@ -82,6 +82,23 @@ def test_air_targets_on_the_sample_week(tmp_path: Path) -> None:
         assert df.loc[target, "met"] is pd.NA and df.loc[target, "value_text"] == "无数据"
 
 
+def test_the_rank_is_among_districts_and_groups(tmp_path: Path) -> None:
+    # issue 14: the city ranks its 辖区, districts and functional areas such as 大榭 (here a
+    # group made of 北仑区's station, so the two tie)
+    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
+    text = text.replace("  groups: []\n", "  groups: [{name: 大榭, stations: [1234A]}]\n")
+    loaded = load_config(_ningbo_days(tmp_path, tmp_path, text))
+    store = open_store(loaded)
+    try:
+        df = scoring.score(loaded, store, "2019-W01", today=date(2026, 11, 22))
+    finally:
+        store.close()
+    rank = df.set_index("target_id").loc["air.rank_in_city"]
+    assert rank["value_text"] == "并列第 1 名（6 个辖区有数据）"
+    assert "大榭100%" in rank["detail"] and "北仑区100%" in rank["detail"]
+    assert "奉化区" in rank["detail"].split("无数据：")[1]  # named, never ranked
+
+
 def test_a_polluted_week_misses_the_goal_and_shows_the_trend(tmp_path: Path) -> None:
     cfg_path = _ningbo_days(tmp_path, tmp_path)
     loaded = load_config(cfg_path)
