@@ -85,6 +85,18 @@ def city_name(city: Any) -> Any:
 # -- configuration ---------------------------------------------------------------------------
 
 
+def ranking_areas(loaded: LoadedConfig) -> list[tuple[str, str]]:
+    """The region city's 辖区 a ranking lists, as (level, area): its districts and counties by
+    boundary (cnmaps), then the configured groups (functional areas such as 大榭)."""
+    from envwatch import geo
+
+    region = loaded.config.region
+    districts = geo.district_boundaries(region.province, region.city)["district"].tolist()
+    return [("district", d) for d in districts] + [
+        ("group", g.name) for g in loaded.config.areas.groups
+    ]
+
+
 def sync_config(loaded: LoadedConfig, store: Store) -> bool:
     """Copy the membership rules of the configuration into the store; recompute every stored
     area value when they changed. Returns True when they changed."""

@@ -366,3 +366,13 @@ def test_python_api_area_values(ningbo: Path) -> None:
     assert len(city) == 1 and city["pm25"].iloc[0] == 32
     assert city["pm25_exact"].iloc[0] != 32  # full precision is kept
     assert len(hours) == 23 and hours["time_local"].iloc[0] == pd.Timestamp("2019-02-05 01:00")
+
+
+def test_ranking_areas_are_the_districts_and_the_groups(tmp_path: Path) -> None:
+    from envwatch.area import ranking_areas
+
+    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
+    text = text.replace("  groups: []", "  groups:\n    - {name: 大榭, stations: [1234A]}")
+    areas = ranking_areas(load_config(write_config(tmp_path, text)))
+    assert len([a for lv, a in areas if lv == "district"]) == 10
+    assert ("district", "镇海区") in areas and areas[-1] == ("group", "大榭")
