@@ -463,10 +463,9 @@ def ranking_areas(
 
 def city_districts(loaded: LoadedConfig) -> list[str]:
     """The districts of the configuration's region city (cnmaps boundaries)."""
-    from envwatch.geo import district_boundaries
+    from envwatch import area
 
-    region = loaded.config.region
-    return list(district_boundaries(region.province, region.city)["district"])
+    return [name for level, name in area.ranking_areas(loaded) if level == "district"]
 
 
 def rank(
