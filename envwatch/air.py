@@ -203,7 +203,7 @@ def district_daily(
         sites = sites.loc[sites["city"] == city]
     sites = sites.loc[sites["district"].notna()]
     days = daily(store, sites["site_id"].tolist(), start, end)
-    membership = area.membership_table(sites)
+    membership = area.membership_table(sites, area.stored_config(store))
     days = days.loc[area_rules.counting(days["site_id"], days["date"], membership)]
     # the coverage rule's denominator: the stations that count on some day of the period
     if len(days):

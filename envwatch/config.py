@@ -319,6 +319,8 @@ class Areas(_Strict):
         default_factory=lambda: list[ControlLevel](["国控", "省控", "市控"]), min_length=1
     )
     groups: list[AreaGroup] = Field(default_factory=list)
+    # dated membership of stations not listed in `sites` (other cities' stations of a feed)
+    membership: dict[str, list[MembershipPeriod]] = Field(default_factory=dict)
 
 
 class Config(_Strict):
@@ -616,17 +618,29 @@ def _check_unique(loaded: LoadedConfig, p: Path) -> None:
 def _membership_problems(loaded: LoadedConfig, p: Path) -> list[str]:
     """Overlapping membership periods of a station, and area groups that clash."""
     msgs: list[str] = []
-    for i, site in enumerate(loaded.config.sites):
-        periods = sorted(enumerate(site.membership or []), key=lambda jp: jp[1].valid_from or "")
+    areas = loaded.config.areas
+    listed: list[tuple[str, list[MembershipPeriod], tuple[str | int, ...]]] = [
+        (site.id, site.membership or [], ("sites", i, "membership"))
+        for i, site in enumerate(loaded.config.sites)
+    ]
+    listed += [(sid, ps, ("areas", "membership", sid)) for sid, ps in areas.membership.items()]
+    for sid, members, at in listed:
+        periods = sorted(enumerate(members), key=lambda jp: jp[1].valid_from or "")
         for (j0, a), (j1, b) in zip(periods, periods[1:], strict=False):
             if (b.valid_from or "") <= (a.until or "9999-12-31"):
-                line = loaded.line_of("sites", i, "membership", j1)
+                line = loaded.line_of(*at, j1)
                 msgs.append(
-                    f"{p}:{line}: sites[{i}].membership[{j1}]: site {site.id}: the period from "
-                    f"{b.valid_from or 'the start'} overlaps membership[{j0}] (until "
+                    f"{p}:{line}: {_fmt_loc((*at, j1))}: site {sid}: the period from "
+                    f"{b.valid_from or 'the start'} overlaps {_fmt_loc((*at, j0))} (until "
                     f"{a.until or 'open'}); end the earlier one the day before the later one starts"
                 )
-    areas = loaded.config.areas
+    for i, site in enumerate(loaded.config.sites):
+        if site.id in areas.membership:
+            msgs.append(
+                f"{p}:{loaded.line_of('areas', 'membership', site.id)}: areas.membership."
+                f"{site.id}: the site is listed in sites (line {loaded.line_of('sites', i)}); "
+                "give its membership there and remove it here"
+            )
     seen: dict[str, int] = {}
     for k, g in enumerate(areas.groups):
         line = loaded.line_of("areas", "groups", k, "name")

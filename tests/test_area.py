@@ -32,7 +32,8 @@ NINGBO = ["1234A", "1235A", "1236A", "1237A", "1238A", "1239A", "1240A", "1241A"
 def _slice(path: Path, codes: list[str], cut_after_hour: int | None = None) -> Path:
     """The 2019-02-05 archive with only `codes`' columns; cut inside the first row of the hour
     after `cut_after_hour` (a truncated download) when given."""
-    rows = list(csv.reader(gzip.open(DAY, "rt", encoding="utf-8")))
+    with gzip.open(DAY, "rt", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
     keep = [0, 1, 2] + [i for i, c in enumerate(rows[0]) if c in codes]
     lines = [",".join(r[i] for i in keep) for r in rows]
     if cut_after_hour is not None:
@@ -325,7 +326,7 @@ def test_overlapping_membership_is_refused_with_line_and_fix(tmp_path: Path) -> 
         if "2021-06-01" in t
     )
     assert f"stations.yaml:{line}: sites[3].membership[1]: site 1237A" in msg
-    assert "overlaps membership[0]" in msg and "end the earlier one the day before" in msg
+    assert "overlaps sites[3].membership[0]" in msg and "end the earlier one the day before" in msg
 
 
 def test_reversed_membership_period_is_refused(tmp_path: Path) -> None:
@@ -334,6 +335,20 @@ def test_reversed_membership_period_is_refused(tmp_path: Path) -> None:
     )
     assert "sites[3].membership[0]" in msg and "swap them" in msg
     assert "stations.yaml:" in msg
+
+
+def test_membership_of_stations_outside_sites(tmp_path: Path) -> None:
+    msg = _config_error(
+        tmp_path,
+        "    1225A: [{role: background, note: 杭州 千岛湖 对照点}]",
+        "    1225A: [{until: 2020-01-01}, {from: 2019-12-31, role: background}]\n"
+        "    1236A: [{role: background}]",
+    )
+    assert (
+        "areas.membership.1225A[1]: site 1225A" in msg
+        and "overlaps areas.membership.1225A[0]" in msg
+    )
+    assert "areas.membership.1236A: the site is listed in sites" in msg
 
 
 def test_background_and_membership_together_are_refused(tmp_path: Path) -> None:
