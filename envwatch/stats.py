@@ -441,7 +441,8 @@ def ranking_areas(
     members = members.loc[members["level"].isin(["district", "group"])]
     days = pd.date_range(pd.Timestamp(since), pd.Timestamp(until), freq="D")
     grid = members.merge(pd.DataFrame({"date": days}), how="cross")
-    counts = area_rules.counting(grid["site_id"], grid["date"], area.membership_table(sites))
+    membership = area.membership_table(sites, conf)
+    counts = area_rules.counting(grid["site_id"], grid["date"], membership)
     reported = {
         str(r[0])
         for r in store.conn.execute(
