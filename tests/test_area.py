@@ -15,9 +15,9 @@ import pytest
 from envwatch.config import load_config
 from envwatch.errors import ConfigError
 from envwatch.pipeline import ingest, open_store, sync_sites
+from envwatch.schema import published as _published
 from envwatch.standards import area as rules
 from envwatch.standards.aqi import round_half_even
-from envwatch.store import _published
 
 from conftest import ROOT, SAMPLES, write_config
 
@@ -374,7 +374,9 @@ def test_python_api_area_values(ningbo: Path) -> None:
     from envwatch.errors import UsageError
 
     with envwatch.open(ningbo) as ew:
-        city = ew.area_daily(level="city", area="宁波市", since="2019-02-05", until="2019-02-05")
+        city = ew.area_daily(
+            level="city", area="宁波市", since="2019-02-05", until="2019-02-05", exact=True
+        )
         hours = ew.area_hourly(area="镇海区", since="2019-02-05", until="2019-02-05")
         with pytest.raises(UsageError, match="did you mean '镇海区'"):
             ew.area_daily(area="镇海")
