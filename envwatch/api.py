@@ -311,8 +311,8 @@ class StoreReader:
         until (inclusive), or `period` (``2019``, ``2019-04``, ``2019-W14``)."""
         from envwatch import stats as stats_lib
 
-        first = _day(since, "since") if since is not None else None
-        last = _day(until, "until") if until is not None else None
+        first = read.local_day(since, "since") if since is not None else None
+        last = read.local_day(until, "until") if until is not None else None
         today = datetime.now(self.tz).date()
         first, last = stats_lib.resolve_period(period, first, last, today)
         return stats_lib.area_stats(self._store, area, first, last)
