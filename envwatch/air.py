@@ -163,14 +163,8 @@ def daily(
     Concentrations in µg/m³ (CO mg/m³) at full precision; ``date`` is a datetime64 at midnight;
     ``valid`` is bool.
     """
-    sql, params = read.select(
-        "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)",
-        _AIR_DAY,
-        "site_id, date",
-        site_ids=sites,
-        first=read.local_day(start, "start") if start is not None else None,
-        last=read.local_day(end, "end") if end is not None else None,
-    )
+    sql = "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)"
+    sql, params = read.select(sql, _AIR_DAY, "site_id, date", site_ids=sites, start=start, end=end)
     df = pd.read_sql_query(sql, store.conn, params=params)
     df["date"] = pd.to_datetime(df["date"])
     df["valid"] = df["valid"].astype(bool)

@@ -70,6 +70,11 @@ from envwatch.standards.aqi import CATEGORIES
 from envwatch.standards.water import CLASS_LABELS
 from envwatch.store import Store
 
+Sites = str | Sequence[str] | None
+"""Site ids or names (one string or a list); None for every site."""
+Day = DateLike | None
+"""A local date (``"2026-11-01"``, a ``date``, a ``Timestamp`` at midnight); None: open."""
+
 __all__ = ["COLUMNS", "TABLES", "Column", "StoreReader", "Table", "open_store"]
 
 AQI_CATEGORY = pd.CategoricalDtype(list(CATEGORIES), ordered=True)
@@ -162,23 +167,13 @@ class StoreReader:
 
     # -- the views -------------------------------------------------------------------------------
 
-    def air_hourly(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-    ) -> pd.DataFrame:
+    def air_hourly(self, sites: Sites = None, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Station-hours (view ``air_hourly``): 1-h concentrations (µg/m³, CO mg/m³), AQI
         (HJ 633), category, primary pollutant. ``time_local`` is hour-ending local time; the
         days start … end are natural days (hours 01:00 … 24:00)."""
         return self.table("air_hourly", sites, start, end)
 
-    def air_daily(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-    ) -> pd.DataFrame:
+    def air_daily(self, sites: Sites = None, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Station-days (view ``air_daily``): HJ 663 24-h means (µg/m³, CO mg/m³), O3 daily
         maxima, daily AQI; ``date`` is the natural day, ``valid`` whether the AQI's inputs are."""
         return self.table("air_daily", sites, start, end)
@@ -260,11 +255,7 @@ class StoreReader:
         ]
 
     def water_samples(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-        kind: str | None = None,
+        self, sites: Sites = None, start: Day = None, end: Day = None, kind: str | None = None
     ) -> pd.DataFrame:
         """Section samples (view ``water_samples``): items in mg/L (pH none, temp °C), class
         1-6 (6 = 劣Ⅴ) by GB 3838; ``time_local`` is the local sampling time; `kind` ``auto``
@@ -272,21 +263,14 @@ class StoreReader:
         return self.table("water_samples", sites, start, end, kind=kind)
 
     def water_periods(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-        kind: str | None = None,
+        self, sites: Sites = None, start: Day = None, end: Day = None, kind: str | None = None
     ) -> pd.DataFrame:
         """Section-months (view ``water_periods``): the class of the month's item means and
         whether it meets the section's target; months overlapping start … end."""
         return self.table("water_periods", sites, start, end, kind=kind)
 
     def scorecard(
-        self,
-        period: str | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
+        self, period: str | None = None, start: Day = None, end: Day = None
     ) -> pd.DataFrame:
         """The plan's targets (view ``scorecard``, filled by ``envwatch score``): one row per
         target and period (``2026``, ``2026-11``, ``2026-W47``); `period` picks one, start …
@@ -299,8 +283,8 @@ class StoreReader:
     def stats(
         self,
         area: str | Sequence[str],
-        since: DateLike | None = None,
-        until: DateLike | None = None,
+        since: Day = None,
+        until: Day = None,
         *,
         period: str | None = None,
     ) -> pd.DataFrame:
@@ -317,7 +301,7 @@ class StoreReader:
         first, last = stats_lib.resolve_period(period, first, last, today)
         return stats_lib.area_stats(self._store, area, first, last)
 
-    def runs(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DataFrame:
+    def runs(self, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Ingest runs (view ``runs``) started on the local days start … end; times in UTC."""
         return self.table("runs", None, start, end)
 
@@ -327,21 +311,16 @@ class StoreReader:
 
     def observations(
         self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
+        sites: Sites = None,
+        start: Day = None,
+        end: Day = None,
         parameters: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Every stored value, long format: site, parameter code, averaging, time, value in
         the parameter's unit (column ``unit``), flag. Large: filter by site and date."""
         return self.table("observations", sites, start, end, parameters=parameters)
 
-    def revisions(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-    ) -> pd.DataFrame:
+    def revisions(self, sites: Sites = None, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Values a source changed after they were stored, old and new, found by runs that
         started on the local days start … end."""
         return self.table("revisions", sites, start, end)
@@ -366,29 +345,18 @@ class StoreReader:
     # -- any table -------------------------------------------------------------------------------
 
     def table(
-        self,
-        name: str,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-        *,
-        kind: str | None = None,
-        parameters: Sequence[str] | None = None,
+        self, name: str, sites: Sites = None, start: Day = None, end: Day = None, **filters: Any
     ) -> pd.DataFrame:
-        """Rows of one of `TABLES`, typed; the same filters as the named methods."""
-        frames = list(
-            self.iter_table(
-                name, sites, start, end, kind=kind, parameters=parameters, chunk_rows=None
-            )
-        )
-        return frames[0]
+        """Rows of one of `TABLES`, typed; the same filters as the named methods (``kind``,
+        ``parameters``)."""
+        return next(self.iter_table(name, sites, start, end, chunk_rows=None, **filters))
 
     def iter_table(
         self,
         name: str,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
+        sites: Sites = None,
+        start: Day = None,
+        end: Day = None,
         *,
         kind: str | None = None,
         parameters: Sequence[str] | None = None,
@@ -428,8 +396,8 @@ class StoreReader:
             table.scope,
             table.order,
             site_ids=self.site_ids(sites) if sites is not None else None,
-            first=read.local_day(start, "start") if start is not None else None,
-            last=read.local_day(end, "end") if end is not None else None,
+            start=start,
+            end=end,
             tz=self.tz,
             kind=kind,
             parameters=parameters,

@@ -327,9 +327,21 @@ def withdraw(obj: _Context, target: str, reason: str | None, wait: float) -> Non
 @click.option(
     "--list", "list_queries", is_flag=True, help="List the canned queries (queries.yaml)."
 )
+@click.option(
+    "--time-limit",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Milliseconds the query may take before it is stopped.",
+)
 @click.pass_obj
 def query(
-    obj: _Context, sql: str | None, fmt: str, params: tuple[str, ...], list_queries: bool
+    obj: _Context,
+    sql: str | None,
+    fmt: str,
+    params: tuple[str, ...],
+    list_queries: bool,
+    time_limit: int,
 ) -> None:
     """Run read-only SQL, or a canned query by NAME, on the store (views: air_hourly, runs ...).
 
@@ -378,11 +390,11 @@ def query(
                 '(or write SQL, e.g. "select * from runs")'
             )
             return
-        df = run_canned(obj.db_path, canned, named)
+        df = run_canned(obj.db_path, canned, named, time_limit_ms=time_limit)
         if fmt == "table":
             click.echo(f"{canned.title}（{canned.name}）")
     else:
-        df = run_query(obj.db_path, sql, named)
+        df = run_query(obj.db_path, sql, named, time_limit_ms=time_limit)
     click.echo(format_result(df, fmt))
 
 

@@ -294,7 +294,9 @@ def reparse(
         archived = {
             r[0]
             for r in store.conn.execute(
-                "SELECT DISTINCT source FROM run_payloads WHERE sha256 IS NOT NULL"
+                "SELECT DISTINCT source FROM run_payloads WHERE sha256 IS NOT NULL "
+                "AND sha256 NOT IN (SELECT sha256 FROM run_payloads WHERE status = 'withdrawn' "
+                "AND sha256 IS NOT NULL)"
             )
         }
     finally:
@@ -340,7 +342,7 @@ def withdraw(
     try:
         with store.writer_lock(timeout=lock_timeout, on_wait=_say):
             store.mark_interrupted_runs()
-            return run_withdraw(loaded, store, target, reason=reason, now=datetime.now(loaded.tz))
+            return run_withdraw(loaded, store, target, reason=reason)
     except sqlite3.OperationalError as e:
         raise StoreError(_runs.store_write_error(store.path, e)) from None
     finally:
