@@ -80,8 +80,11 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     Sites without a configured district get one by point-in-polygon on the region city's
     district boundaries; a configured district that disagrees with the boundaries is reported.
     """
+    from envwatch import area
+
     cfg = loaded.config
     store.register_parameters([(i.id, i.name, i.unit, "indicator") for i in cfg.indicators])
+    area.sync_config(loaded, store)  # membership of area values; recomputes them on a change
     digest = hashlib.sha256(
         json.dumps(
             [cfg.region.model_dump(), [s.model_dump() for s in cfg.sites]],
