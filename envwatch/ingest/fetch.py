@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from envwatch.config import LoadedConfig, Source
 from envwatch.errors import ConfigError, UsageError
 from envwatch.ingest import files as local
+from envwatch.redaction import redact
 from envwatch.sources.registry import Fetch, SourceKind, resolve
 from envwatch.store import utcnow
 
@@ -33,6 +34,10 @@ class Payload:
     name: str
     load: Callable[[], bytes]
     fetched_at: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        # A URL given with a secret's value in it (--url) is named with {NAME} in the ledger.
+        self.name = redact(self.name)
 
 
 class Pager:
