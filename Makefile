@@ -37,6 +37,8 @@ demo: install
 	$(ENVWATCH) query "select site_name, district, date, pm25, o3_8h_max, aqi, category, primary_pollutant from air_daily where site_id = '1236A' and valid"
 	$(ENVWATCH) query "select level, area, date, pm25, o3_8h_max, aqi, category, valid, n_stations from area_daily where date = '2019-01-01'"
 	$(ENVWATCH) score --period 2019-W01
+	$(ENVWATCH) stats --area 宁波市 --area 镇海区 --period 2019-01
+	$(ENVWATCH) stats --rank --period 2019-01
 	$(ENVWATCH) report --week 2019-W01 --out maps
 
 # Debian's Chromium and CJK fonts for the report's browser test (a browser downloaded by a test

@@ -244,14 +244,17 @@ class Target:
 
 
 def _known_areas(store: Store) -> dict[str, str]:
-    """Area name -> level: the areas with daily values, and the cities and districts of the
-    air sites (an area without any data yet is still an area)."""
+    """Area name -> level: the areas with daily values, the cities and districts of the air
+    sites and the configured groups (an area without any data yet is still an area)."""
     known: dict[str, str] = {}
     sites = store.sites("air")
     for col, level in (("district", "district"), ("city", "city")):
         if col in sites.columns:
             for name in sites[col].dropna().astype(str):
                 known.setdefault(name, level)
+    text = store.get_meta("area_config")
+    for name in (json.loads(text) if text else {}).get("groups") or {}:
+        known[str(name)] = "group"
     if _has_table(store, "area_day"):
         for name, level in store.conn.execute("SELECT DISTINCT area, level FROM area_day"):
             known[str(name)] = str(level)

@@ -148,6 +148,35 @@ def test_table_has_chinese_headers_and_csv_the_flat_columns(run):
     assert rows[0]["pm25"].isdigit()  # published as an integer, not 50.0
 
 
+def test_a_group_is_an_area_too(stats_config):
+    # a configured group without any data yet is an area with no valid days, not unknown
+    text = stats_config.read_text(encoding="utf-8").replace(
+        "{name: 大榭, stations: [1234A]}",
+        "{name: 大榭, stations: [1234A]}, {name: 空区, stations: [XX01]}",
+    )
+    folder = stats_config.parent / "group"
+    folder.mkdir(exist_ok=True)
+    cfg = folder / "stations.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    from envwatch.area import sync_config
+    from envwatch.pipeline import open_store
+
+    loaded = load_config(cfg)
+    store = open_store(loaded, folder / "envwatch.db")
+    try:
+        sync_config(loaded, store)
+    finally:
+        store.close()
+    runner = CliRunner()
+    args = ["--config", str(cfg), "--db", str(folder / "envwatch.db"), "stats"]
+    empty = runner.invoke(
+        main, [*args, "--area", "空区", "--period", "2019-01", "--format", "json"]
+    )
+    assert empty.exit_code == 0, empty.output
+    [row] = json.loads(empty.output)
+    assert (row["area"], row["level"], row["n_valid_days"]) == ("空区", "group", 0)
+
+
 def test_a_period_without_valid_days(run):
     result = run("--area", "镇海区", "--period", "2019-02", "--format", "json")
     assert result.exit_code == 0, result.output
