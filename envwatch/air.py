@@ -17,8 +17,9 @@ from datetime import date
 
 import pandas as pd
 
-from envwatch import read
+from envwatch import area, read
 from envwatch.standards import air_stats, aqi
+from envwatch.standards import area as area_rules
 from envwatch.store import AIR_POLLUTANTS, Store
 
 _AIR_DAY = read.Scope("date", "date", "site_id", name="air_day")
@@ -43,18 +44,7 @@ DAY_COLUMNS = (
     "n_co",
     "n_o3",
     "n_o3_8h",
-    "iaqi_pm25",
-    "iaqi_pm10",
-    "iaqi_so2",
-    "iaqi_no2",
-    "iaqi_co",
-    "iaqi_o3_1h",
-    "iaqi_o3_8h",
-    "aqi",
-    "category",
-    "primary_pollutant",
-    "exceeding",
-    "valid",
+    *area_rules.DAILY_AQI_COLUMNS,
 )
 
 
@@ -92,10 +82,12 @@ class Derived:
     hours: int = 0
     days: int = 0
     mismatches: int = 0
+    area_days: int = 0
 
 
 def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) -> Derived:
-    """Recompute the hours and natural days touched by `written` (rows of an upsert)."""
+    """Recompute the hours and natural days touched by `written` (rows of an upsert), and the
+    area values (city, district, group) of those days (`envwatch.area.derive`)."""
     out = Derived()
     if written.empty:
         return out
@@ -121,6 +113,14 @@ def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) ->
         }
     ).drop_duplicates()
     out.days = derive_days(store, site_days, tz)
+    # city, district and group values of the areas these stations count in, same days
+    out.area_days = area.derive(
+        store,
+        site_days["site_id"].unique().tolist(),
+        pd.Timestamp(site_days["date"].min()),
+        pd.Timestamp(site_days["date"].max()),
+        tz,
+    )
     return out
 
 
@@ -178,14 +178,26 @@ def district_daily(
     end: date | str | None = None,
     city: str | None = None,
 ) -> pd.DataFrame:
-    """District days (HJ 663): mean of the district's city stations, background ones excluded,
-    with the coverage rule; the AQI recomputed from the district means."""
+    """District days (HJ 663): mean of the district's city stations, background and stopped
+    ones excluded by date (`membership`), with the coverage rule; the AQI recomputed from the
+    district means. The published district values are `envwatch.area` (view ``area_daily``)."""
     sites = store.sites("air")
     if city is not None:
         sites = sites.loc[sites["city"] == city]
     sites = sites.loc[sites["district"].notna()]
-    sites = sites.assign(background=sites["background"].astype(bool))
     days = daily(store, sites["site_id"].tolist(), start, end)
+    membership = area.membership_table(sites, area.stored_config(store))
+    days = days.loc[area_rules.counting(days["site_id"], days["date"], membership)]
+    # the coverage rule's denominator: the stations that count on some day of the period
+    if len(days):
+        grid = sites[["site_id"]].merge(
+            pd.DataFrame({"date": pd.date_range(days["date"].min(), days["date"].max())}),
+            how="cross",
+        )
+        counting = grid.loc[area_rules.counting(grid["site_id"], grid["date"], membership)]
+        sites = sites.assign(background=~sites["site_id"].isin(set(counting["site_id"])))
+    else:
+        sites = sites.assign(background=sites["background"].astype(bool))
     if days.empty:
         return air_stats.district_daily(
             air_stats.daily_stats(pd.DataFrame(columns=["site_id", "time_local"])), sites

@@ -178,6 +178,82 @@ class StoreReader:
         maxima, daily AQI; ``date`` is the natural day, ``valid`` whether the AQI's inputs are."""
         return self.table("air_daily", sites, start, end)
 
+    def area_hourly(
+        self,
+        level: str | None = None,
+        area: str | Sequence[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        *,
+        exact: bool = False,
+    ) -> pd.DataFrame:
+        """City, district and group hours (view ``area_hourly``): the mean of the counting
+        stations' 1-h values rounded as published (integers, CO 0.1), the hourly AQI; `level`
+        ``city``, ``district`` or ``group``; `area` e.g. 宁波市, 镇海区, 大榭; since … until are
+        natural days (hours 01:00 … 24:00). ``exact=True`` adds ``*_exact`` (full precision)."""
+        return self._areas("area_hourly", level, area, since, until, exact)
+
+    def area_daily(
+        self,
+        level: str | None = None,
+        area: str | Sequence[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        *,
+        exact: bool = False,
+    ) -> pd.DataFrame:
+        """City, district and group days (view ``area_daily``): the mean of the counting
+        stations' HJ 663 daily values (75 % of them valid, 50 % under four), the O3 1-h maximum
+        of the area's hourly series, rounded once as published, the daily AQI and ``valid``;
+        ``date`` is the natural day. ``exact=True`` adds ``*_exact`` (full precision)."""
+        return self._areas("area_daily", level, area, since, until, exact)
+
+    def _areas(
+        self,
+        name: str,
+        level: str | None,
+        area: str | Sequence[str] | None,
+        since: DateLike | None,
+        until: DateLike | None,
+        exact: bool,
+    ) -> pd.DataFrame:
+        if level is not None and level not in ("city", "district", "group"):
+            raise UsageError(f"level '{level}' is not city, district or group")
+        df = self.table(name, None, since, until)
+        if level is not None:
+            df = df.loc[df["level"] == level]
+        if area is not None:
+            wanted = [area] if isinstance(area, str) else list(area)
+            known = {r[0] for r in self._store.conn.execute("SELECT DISTINCT area FROM area_day")}
+            unknown = [a for a in wanted if a not in known]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], sorted(known), n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise UsageError(f"no area '{unknown[0]}' in {self.path}{hint}")
+            df = df.loc[df["area"].isin(wanted)]
+        df = df.reset_index(drop=True)
+        if exact and len(df):
+            table, key = (
+                ("area_hour", "period_end") if name == "area_hourly" else ("area_day", "date")
+            )
+            cols = [c for c in self._exact_columns(table)]
+            full = pd.read_sql_query(
+                f"SELECT level, area, {key}, {', '.join(cols)} FROM {table}", self._store.conn
+            )
+            if key == "date":
+                full["date"] = pd.to_datetime(full["date"]).astype(df["date"].dtype)
+            else:
+                full["period_end"] = full["period_end"].astype(df["period_end"].dtype)
+            df = df.merge(full, on=["level", "area", key], how="left")
+        return df
+
+    def _exact_columns(self, table: str) -> list[str]:
+        return [
+            r[1]
+            for r in self._store.conn.execute(f"PRAGMA table_info({table})")
+            if r[1].endswith("_exact")
+        ]
+
     def water_samples(
         self, sites: Sites = None, start: Day = None, end: Day = None, kind: str | None = None
     ) -> pd.DataFrame:

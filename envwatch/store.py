@@ -409,6 +409,51 @@ CREATE TABLE outfall_check (
 ) STRICT, WITHOUT ROWID
 """
 
+_AREA_VALUES_HOUR = ("pm25", "pm10", "so2", "no2", "co", "o3")
+_AREA_VALUES_DAY = ("pm25", "pm10", "so2", "no2", "co", "o3_1h_max", "o3_8h_max")
+
+# Area values (envwatch.area): city, district and group values as published, with full
+# precision in *_exact; and the dated membership of a site (JSON, see config.MembershipPeriod).
+_SCHEMA_V7 = (
+    """
+ALTER TABLE sites ADD COLUMN membership TEXT;
+
+CREATE TABLE area_hour (
+    level TEXT NOT NULL,
+    area TEXT NOT NULL,
+    period_end INTEGER NOT NULL,
+    rules TEXT NOT NULL,
+"""
+    + "".join(f"    {c} REAL,\n    {c}_exact REAL,\n" for c in _AREA_VALUES_HOUR)
+    + """    aqi INTEGER,
+    category TEXT,
+    primary_pollutant TEXT,
+    n_stations INTEGER NOT NULL,
+    PRIMARY KEY (level, area, period_end)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX area_hour_time ON area_hour (period_end);
+
+CREATE TABLE area_day (
+    level TEXT NOT NULL,
+    area TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rules TEXT NOT NULL,
+"""
+    + "".join(
+        f"    {c} REAL,\n    {c}_exact REAL,\n    n_valid_{c} INTEGER,\n" for c in _AREA_VALUES_DAY
+    )
+    + "".join(
+        f"    iaqi_{c} INTEGER,\n" for c in ("pm25", "pm10", "so2", "no2", "co", "o3_1h", "o3_8h")
+    )
+    + """    aqi INTEGER, category TEXT, primary_pollutant TEXT, exceeding TEXT,
+    valid INTEGER NOT NULL,
+    n_stations INTEGER NOT NULL,
+    PRIMARY KEY (level, area, date)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX area_day_date ON area_day (date)
+"""
+)
+
 # Each entry brings a store from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _SCHEMA_V1,
@@ -417,6 +462,7 @@ MIGRATIONS: list[str] = [
     _SCHEMA_V4,
     _SCHEMA_V5,
     _SCHEMA_V6,
+    _SCHEMA_V7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1278,14 +1324,18 @@ _BY_PERIOD_END = read.Scope(time_column="period_end")
 
 def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     """The rows of long-format `obs` that feed the hourly AQI, with their wide column name."""
-    param = obs["parameter"].to_numpy()
-    avg = obs["averaging"].to_numpy()
-    column = np.full(len(obs), None, dtype=object)
-    for name, (p, a) in HOUR_INPUTS.items():
-        column[(param == p) & (avg == a)] = name
-    out = obs[["site_id", "period_end", "value"]].copy()
-    out["column"] = column
-    return out.loc[out["column"].notna()]
+    # one lookup per (parameter, averaging) pair, not a string comparison per row
+    pc, params = pd.factorize(obs["parameter"])
+    ac, avgs = pd.factorize(obs["averaging"])
+    pairs = {pa: name for name, pa in HOUR_INPUTS.items()}
+    table = np.array(
+        [[pairs.get((str(p), str(a))) for a in avgs] for p in params], dtype=object
+    ).reshape(len(params), len(avgs))
+    column = table[pc, ac] if len(obs) else np.empty(0, dtype=object)
+    keep = pd.notna(column)
+    out = obs.loc[keep, ["site_id", "period_end", "value"]].copy()
+    out["column"] = column[keep]
+    return out
 
 
 def _statements(script: str) -> list[str]:
@@ -1296,6 +1346,8 @@ def _site_value(row: dict[str, Any], col: str) -> Any:
     v = row.get(col)
     if col in ("background", "water_type_guessed"):
         return int(bool(v))
+    if col == "membership":
+        return None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
     if isinstance(v, float) and np.isnan(v):
         return None
     return v

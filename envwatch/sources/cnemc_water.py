@@ -45,7 +45,8 @@ import pandas as pd
 
 from envwatch.errors import ParseError
 from envwatch.redaction import redact
-from envwatch.sources.base import Reading, Reject, empty_observations
+from envwatch.sources.base import Reading, Reject
+from envwatch.sources.sheet import observations
 from envwatch.standards.water import PARAMETERS
 
 __all__ = [
@@ -302,7 +303,7 @@ def read_page(
         rows=len(data["tbody"]),
     )
     reading = Reading(
-        observations=_observations(page.records), rejects=page.rejects, sites=site_frame
+        observations=observations(page.records, "sample"), rejects=page.rejects, sites=site_frame
     )
     return reading, info
 
@@ -413,22 +414,3 @@ def _int_or(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
-
-
-def _observations(records: list[tuple[str, str, datetime, float, str, str]]) -> pd.DataFrame:
-    if not records:
-        return empty_observations()
-    site_id, parameter, when, value, unit, flag = zip(*records, strict=True)
-    frame = empty_observations()
-    return pd.DataFrame(
-        {
-            "site_id": pd.Series(site_id, dtype=object),
-            "parameter": pd.Series(parameter, dtype=object),
-            "averaging": pd.Series(["sample"] * len(records), dtype=object),
-            "period_end": pd.to_datetime(list(when), utc=True).as_unit("ns"),
-            "value": pd.Series(value, dtype="float64"),
-            "unit": pd.Series(unit, dtype=object),
-            "flag": pd.Series(flag, dtype=object),
-        },
-        columns=frame.columns,
-    )
