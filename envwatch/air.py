@@ -212,22 +212,34 @@ def district_summary(
     districts: Sequence[str],
     city: str | None = None,
 ) -> pd.DataFrame:
-    """Period statistics of each district (good-day ratio, comprehensive index, ...) and its
-    rank among `districts`; districts with no data are listed with ``no_data``."""
-    dd = district_daily(store, start, end, city)
-    if dd.empty:
-        stats = pd.DataFrame(
-            columns=["district", "good_day_ratio", "comprehensive_index", "n_valid_days"]
-        )
-    else:
-        stats = air_stats.period_stats(dd, start, end, by="district")
-    ranks = air_stats.rank_districts(stats, list(districts))
-    if stats.empty:
-        return ranks
-    extra = stats.drop(
-        columns=[c for c in ("good_day_ratio", "comprehensive_index", "n_valid_days") if c in stats]
+    """The city's ranking areas over start … end: `districts` and the configured groups, from
+    their area values (view ``area_daily``), with the figures as published and their ranks
+    (`envwatch.stats.rank`: ties share the better rank; areas with no valid day are listed with
+    ``no_data`` and not ranked).
+
+    Columns: district (the area's name), level (``district`` or ``group``), n_valid_days,
+    good_day_ratio (%), rank_good_day_ratio, comprehensive_index, rank_comprehensive_index,
+    pm25 and pm25_mean (µg/m³, published as an integer), good_days, n_pm25, stations (ids of
+    the stations behind the figure), station_names, no_data. `city` is kept for callers of the
+    earlier signature; the area values already belong to the configured city.
+    """
+    from envwatch import stats
+
+    areas = stats.ranking_areas(store, districts, start, end)
+    ranked = stats.rank(store, areas, start, end)
+    figures = stats.area_figures(store, [a.name for a in areas], start, end)
+    extra = pd.DataFrame(
+        {
+            "area": figures["area"],
+            "good_days": figures["excellent"] + figures["good"],
+            "n_pm25": figures["n_pm25"],
+        }
     )
-    return ranks.merge(extra, on="district", how="left")
+    out = ranked.merge(extra, on="area", how="left")
+    out["good_days"] = out["good_days"].fillna(0).astype("int64")
+    out["n_pm25"] = out["n_pm25"].fillna(0).astype("int64")
+    out["pm25_mean"] = out["pm25"]
+    return out.rename(columns={"area": "district"})
 
 
 def hourly(

@@ -280,6 +280,27 @@ class StoreReader:
             df = df.loc[df["period"] == period].reset_index(drop=True)
         return df
 
+    def stats(
+        self,
+        area: str | Sequence[str],
+        since: Day = None,
+        until: Day = None,
+        *,
+        period: str | None = None,
+    ) -> pd.DataFrame:
+        """HJ 633/663 period figures of areas (宁波市, 镇海区, a group) or stations (id or name),
+        as the bulletins publish them: one row per area, columns `envwatch.stats.STATS_COLUMNS`
+        (days per category, good-day ratio %, means µg/m³, co_p95 mg/m³, o3_8h_p90, composite
+        index, exceedance and primary-pollutant days per pollutant). The local days since …
+        until (inclusive), or `period` (``2019``, ``2019-04``, ``2019-W14``)."""
+        from envwatch import stats as stats_lib
+
+        first = read.local_day(since, "since") if since is not None else None
+        last = read.local_day(until, "until") if until is not None else None
+        today = datetime.now(self.tz).date()
+        first, last = stats_lib.resolve_period(period, first, last, today)
+        return stats_lib.area_stats(self._store, area, first, last)
+
     def runs(self, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Ingest runs (view ``runs``) started on the local days start … end; times in UTC."""
         return self.table("runs", None, start, end)

@@ -26,14 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from envwatch.cron import CronExpr
 from envwatch.duration import Duration, parse_duration
 from envwatch.errors import ConfigError
+from envwatch.geo import CHINA_LAT, CHINA_LON
 from envwatch.sources import registry as source_registry
 
 DEFAULT_CONFIG = "stations.yaml"
-
-# China's extent, generous by a fraction of a degree: a point outside is a typo (swapped lon/lat,
-# a missing digit) or coordinates of another country.
-CHINA_LON = (73.4, 135.1)
-CHINA_LAT = (3.8, 53.6)
 
 # The kinds come from the source registry (one entry per kind, envwatch/sources/registry.py).
 SOURCE_KINDS = tuple(source_registry.KINDS)
@@ -311,6 +307,31 @@ class Config(_Strict):
     cell_tasks: dict[int, dict[str, int]] = Field(default_factory=dict)
     # area values: which stations make city, district and group values; groups of stations
     areas: Areas = Field(default_factory=Areas)
+    # 综合指数: the denominators Si by rule set, replacing envwatch's defaults (the 2012 ones)
+    index_denominators: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("index_denominators", mode="before")
+    @classmethod
+    def _denominators(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        for rules, si in v.items():
+            if str(rules) not in ("2012", "2026"):
+                raise ValueError(f"index_denominators.{rules}: not a rule set; write 2012 or 2026")
+            if not isinstance(si, dict):
+                raise ValueError(f"index_denominators.{rules}: write e.g. {{pm25: 30, pm10: 60}}")
+            for name, value in si.items():
+                if name not in ("so2", "no2", "pm10", "pm25", "co", "o3"):
+                    raise ValueError(
+                        f"index_denominators.{rules}.{name}: unknown pollutant; use so2, no2, "
+                        "pm10, pm25, co or o3"
+                    )
+                if not isinstance(value, (int, float)) or value <= 0:
+                    raise ValueError(
+                        f"index_denominators.{rules}.{name}: {value!r} is not a positive number "
+                        "(µg/m³, CO mg/m³), e.g. pm25: 30"
+                    )
+        return {str(k): v for k, v in v.items()}
 
     @field_validator("outfall_limits")
     @classmethod

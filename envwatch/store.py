@@ -1333,6 +1333,8 @@ def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     ).reshape(len(params), len(avgs))
     column = table[pc, ac] if len(obs) else np.empty(0, dtype=object)
     keep = pd.notna(column)
+    if "flag" in obs.columns:  # a flagged value (e.g. a platform's invalid mark) is not used
+        keep &= obs["flag"].fillna("").astype(str).to_numpy() == ""
     out = obs.loc[keep, ["site_id", "period_end", "value"]].copy()
     out["column"] = column[keep]
     return out

@@ -216,9 +216,11 @@ def test_python_api_returns_dataframes(national: Path) -> None:
         store.close()
     by = summary.set_index("district")
     assert set(by.index) == set(districts)
-    # five districts have no national station: they are named as having no data. 江北区 has
-    # data: in 2019 its 1237A counted (background only from 2022, see stations.yaml), issue 13
+    # five districts have no national station: named as having no data, never ranked.
+    # 江北区 has data: in 2019 三江中学 (1237A) still counted (dated membership, issue 13),
+    # 白沙活动中心 (3710A) not yet
     assert set(by.index[by["no_data"]]) == {"奉化区", "余姚市", "慈溪市", "宁海县", "象山县"}
+    assert by.loc["江北区", "stations"] == ["1237A"]
     assert by.loc["镇海区", "rank_good_day_ratio"] >= 1
 
 

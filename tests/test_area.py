@@ -393,3 +393,47 @@ def test_ranking_areas_are_the_districts_and_the_groups(tmp_path: Path) -> None:
     areas = ranking_areas(load_config(write_config(tmp_path, text)))
     assert len([a for lv, a in areas if lv == "district"]) == 10
     assert ("district", "镇海区") in areas and areas[-1] == ("group", "大榭")
+
+
+def test_groups_and_control_levels_decide_the_members() -> None:
+    """A provincial station counts in its district and groups, not in the city (issue 14)."""
+    from envwatch.area import DEFAULT_CONFIG, area_members
+
+    sites = pd.DataFrame(
+        {
+            "site_id": ["1234A", "P01", "P02", "X1"],
+            "kind": "air",
+            "city": ["宁波市", "宁波市", "宁波市", "杭州"],
+            "district": ["北仑区", "北仑区", "慈溪市", None],
+            "control_level": [None, "省控", "区控", None],
+        }
+    )
+    conf = {
+        **DEFAULT_CONFIG,
+        "region": {"city": "宁波市"},
+        "groups": {"大榭": ["P01", "P02"]},
+    }
+    got = set(map(tuple, area_members(sites, conf)[["level", "area", "site_id"]].to_numpy()))
+    assert got == {
+        ("city", "宁波市", "1234A"),
+        ("city", "杭州市", "X1"),
+        ("district", "北仑区", "1234A"),
+        ("district", "北仑区", "P01"),
+        ("group", "大榭", "P01"),  # P02 is 区控: not among the levels that count by default
+    }
+
+
+def test_a_configured_group_gets_its_values(tmp_path: Path) -> None:
+    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
+    text = text.replace("  groups: []", "  groups:\n    - {name: 大榭, stations: [1234A]}")
+    loaded = load_config(write_config(tmp_path, text))
+    ingest(
+        loaded, "cnemc-air-archive", files=[_slice(tmp_path / "china_sites_20190205.csv", NINGBO)]
+    )
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        rows = c.execute(
+            "select g.pm25, g.aqi, d.pm25, d.aqi from area_daily g join area_daily d "
+            "using (date) where g.area = '大榭' and g.level = 'group' and d.area = '北仑区' "
+            "and date = '2019-02-05'"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][:2] == rows[0][2:]  # 大榭 here is 1234A alone, as 北仑区

@@ -173,6 +173,8 @@ def _load(payload: bytes, name: str) -> dict[str, Any]:
         raise _fail(
             name, f"not JSON ({exc.msg} at char {exc.pos})", "the download may be cut short"
         ) from None
+    except RecursionError:
+        raise _fail(name, "JSON nested too deeply", "this is not the feed's JSON") from None
     if not isinstance(data, dict):
         raise _fail(name, "JSON is not an object", "check the URL and the form fields")
     if data.get("result") != 1:
