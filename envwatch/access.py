@@ -27,9 +27,8 @@ from collections.abc import Callable
 from envwatch.schema import INTERNAL, READABLE
 
 DEFAULT_TIME_LIMIT_MS = 5_000
-MAX_LENGTH = (
-    64 * 1024 * 1024
-)  # bytes of one string or blob; the largest GeoJSON outline is far below
+MAX_LENGTH = 8 * 1024 * 1024
+"""Bytes one string or blob may hold; a zone's GeoJSON outline is far below."""
 
 # Pragmas that only read the schema or the connection's state. Those taking a table or index
 # name are called with it as their argument; the others are refused with any argument.

@@ -181,9 +181,9 @@ class StoreReader:
     def area_hourly(
         self,
         level: str | None = None,
-        area: str | Sequence[str] | None = None,
-        since: DateLike | None = None,
-        until: DateLike | None = None,
+        area: Sites = None,
+        since: Day = None,
+        until: Day = None,
         *,
         exact: bool = False,
     ) -> pd.DataFrame:
@@ -196,9 +196,9 @@ class StoreReader:
     def area_daily(
         self,
         level: str | None = None,
-        area: str | Sequence[str] | None = None,
-        since: DateLike | None = None,
-        until: DateLike | None = None,
+        area: Sites = None,
+        since: Day = None,
+        until: Day = None,
         *,
         exact: bool = False,
     ) -> pd.DataFrame:

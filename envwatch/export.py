@@ -108,27 +108,7 @@ def export(
     out = Path(out)
     if fmt != "parquet" and out.is_dir():
         raise UsageError(f"{out} is a folder; give a file name for --out, e.g. {out / table}.{fmt}")
-    try:
-        return _export(db, table, out, fmt, since, until, sites, tz, chunk_rows)
-    except OSError as e:
-        raise UsageError(
-            f"{out}: cannot write the export ({e.strerror or e}); choose another --out or "
-            "check that its folder exists and is writable"
-        ) from None
-
-
-def _export(
-    db: str | Path,
-    table: str,
-    out: Path,
-    fmt: str,
-    since: date | str | None,
-    until: date | str | None,
-    sites: Sequence[str] | None,
-    tz: str,
-    chunk_rows: int,
-) -> ExportResult:
-    with StoreReader(db, tz) as reader:
+    with _writing(out), StoreReader(db, tz) as reader:
         chunks = reader.iter_table(table, sites, since, until, chunk_rows=chunk_rows)
         spec = TABLES[table]
         if fmt == "csv":
@@ -140,6 +120,18 @@ def _export(
             return ExportResult(table, fmt, out, rows)
         rows, files = _write_parquet(chunks, spec, out, reader, since, until, sites)
         return ExportResult(table, fmt, out, rows, files)
+
+
+@contextlib.contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """Turn a file-system error while writing `out` into a message saying what to do."""
+    try:
+        yield
+    except OSError as e:
+        raise UsageError(
+            f"{out}: cannot write the export ({e.strerror or e}); choose another --out or "
+            "check that its folder exists and is writable"
+        ) from None
 
 
 # -- csv ------------------------------------------------------------------------------------------

@@ -47,7 +47,11 @@ _SQL_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 MAX_ROWS = 1_000_000
 """Rows `run_query` returns at most; a bigger result stops with a message (use `envwatch export`)."""
 
-_FETCH = 10_000
+MAX_TEXT_BYTES = 512 * 1024 * 1024
+"""Bytes of text and blobs `run_query` returns at most (a 1,000,000-row air_hourly result holds
+about 35 MB): a statement making large values row after row stops before memory runs out."""
+
+_FETCH = 100  # rows per fetch: the memory between two checks is at most 100 values of MAX_LENGTH
 
 
 def run_query(
@@ -75,12 +79,15 @@ def run_query(
     try:
         cur = store.conn.execute(sql, dict(params or {}))
         cols = [d[0] for d in cur.description] if cur.description else []
+        text_bytes = 0
         while batch := cur.fetchmany(_FETCH):
             rows += batch
-            if len(rows) > max_rows:
+            text_bytes += sum(len(v) for r in batch for v in r if type(v) in (str, bytes))
+            if len(rows) > max_rows or text_bytes > MAX_TEXT_BYTES:
                 raise QueryError(
-                    f"the query returns more than {max_rows:,} rows; narrow it (WHERE, LIMIT) "
-                    "or use `envwatch export` for whole tables"
+                    f"the query returns more than {max_rows:,} rows or "
+                    f"{MAX_TEXT_BYTES // 2**20} MB of text; narrow it (WHERE, LIMIT) or use "
+                    "`envwatch export` for whole tables"
                 )
     except sqlite3.DatabaseError as e:
         raise QueryError(_explain(str(e), refusal, limit)) from None

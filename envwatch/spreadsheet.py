@@ -20,6 +20,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -32,22 +33,26 @@ def dangerous(text: str) -> bool:
 
 
 def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """`df` with every text cell a spreadsheet would run prefixed with an apostrophe."""
+    """`df` with every text cell a spreadsheet would run prefixed with an apostrophe.
+
+    Checked once per distinct value (a column of station names holds a few hundred), so a
+    chunk of 200,000 rows costs milliseconds."""
     out = df
     for col in df.columns:
         s = df[col]
         if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
             continue
-        text = s.astype("string")
-        risky = text.str.startswith(TRIGGERS).fillna(False) & ~text.str.fullmatch(
-            _NUMBER.pattern
-        ).fillna(False)
-        if risky.any():
-            if out is df:
-                out = df.copy()
-            fixed = s.astype(object).copy()
-            fixed[risky.to_numpy()] = ("'" + text[risky]).astype(object).to_numpy()
-            out[col] = fixed.astype(s.dtype) if isinstance(s.dtype, pd.StringDtype) else fixed
+        if not any(isinstance(v, str) and dangerous(v) for v in s.unique()):
+            continue
+        codes, uniques = pd.factorize(s)  # missing values get code -1
+        fixed = np.array(
+            ["'" + v if isinstance(v, str) and dangerous(v) else v for v in uniques], dtype=object
+        )
+        if out is df:
+            out = df.copy()
+        values = fixed[np.where(codes < 0, 0, codes)] if len(fixed) else s.to_numpy(dtype=object)
+        values[codes < 0] = None
+        out[col] = pd.Series(values, index=s.index).astype(s.dtype)
     return out
 
 

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from demo import Demo, demo_copy
 
+import envwatch.query
 from envwatch.cli import main
 from envwatch.errors import QueryError
 from envwatch.query import load_queries, run_query
@@ -154,12 +155,18 @@ def test_an_endless_recursive_cte_stops_at_the_time_limit(demo: Demo) -> None:
     assert took < 10
 
 
-def test_a_result_too_big_for_memory_stops_with_a_message(demo: Demo) -> None:
+def test_a_result_too_big_for_memory_stops_with_a_message(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sql = "with recursive r(x) as (select 1 union all select x + 1 from r) select x from r"
     with pytest.raises(QueryError, match="more than 5,000 rows"):
         run_query(demo.db, sql, max_rows=5_000)
-    with pytest.raises(QueryError, match="at most 64 MB"):
+    with pytest.raises(QueryError, match="at most 8 MB"):
         run_query(demo.db, "select randomblob(100000000)")
+    # large values row after row: stopped by the bytes returned, not by memory running out
+    monkeypatch.setattr(envwatch.query, "MAX_TEXT_BYTES", 20_000_000)
+    with pytest.raises(QueryError, match="or 19 MB of text"):
+        run_query(demo.db, "select printf('%.*c', 4000000, 'x') from observations")
     assert _query(demo, "select 1", "--time-limit", "0").exit_code == 2
 
 
