@@ -542,9 +542,39 @@ def score(
                 "period_end": p.end.isoformat(),
             }
         )
+    if p.kind == "year":
+        _add_outlook(ctx, loaded, p, rows)
     df = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
     df["met"] = df["met"].astype("boolean")
     return df
+
+
+def _add_outlook(ctx: _Context, loaded: LoadedConfig, p: Period, rows: list[dict[str, Any]]) -> None:
+    """The year's outlook (`envwatch.outlook`) appended to the details of a year's rows: the
+    good-day ratio, the PM2.5 annual mean and the water targets' compliance."""
+    from envwatch import outlook
+
+    left = outlook.days_left(p.end)
+    targets = {t.id: t for t in loaded.config.targets}
+    row = ctx.district_row(p)
+    for r in rows:
+        t = targets[r["target_id"]]
+        text = ""
+        if r["target_id"] == "air.good_day_ratio" and not isinstance(t.goal, str):
+            valid = 0 if row is None else int(row["n_valid_days"])
+            good = 0 if row is None else int(row["good_days"])
+            text = outlook.good_day_outlook(valid, good, left, float(t.goal)).text()
+        elif r["target_id"] == "air.pm25_annual" and not isinstance(t.goal, str):
+            n = 0 if row is None or pd.isna(row["pm25_mean"]) else int(row["n_pm25"])
+            mean = float(row["pm25_mean"]) if n and row is not None else math.nan
+            text = outlook.pm25_outlook(mean, n, left, float(t.goal)).text()
+        elif r["target_id"] == "water.target_compliance":
+            s = _water(ctx, t, p)
+            missed = list(s["missing_target"]) if s["evaluated"] else []
+            judged = int(s["compliance_evaluated"]) if s["evaluated"] else 0
+            text = outlook.water_outlook(missed, judged, p.end).text()
+        if text:
+            r["detail"] = f"{r['detail']}；展望：{text}" if r["detail"] else f"展望：{text}"
 
 
 def save(store: Store, df: pd.DataFrame) -> None:
