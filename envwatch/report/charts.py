@@ -111,6 +111,7 @@ def bar_chart(
             f'fill="{colour}"/>'
         )
         lower = upper
+    label_above = ticks is not None  # many bars: the limit's label above the plot, not on it
     if ticks is None:
         ticks = [(f"{d.date:%m-%d}", f"周{WEEKDAYS[d.date.weekday()]}") for d in days]
     narrow = slot < 30  # a month's bars: no room for 无数据 or the values' full text
@@ -144,8 +145,9 @@ def bar_chart(
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" '
             f'stroke="{line.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-            f'<text x="{width - right}" y="{yy - 4:.1f}" font-size="11" text-anchor="end" '
-            f'fill="{line.colour}">{esc(line.label)}</text>'
+            f'<text x="{width - right}" y="{(top - 8) if label_above else (yy - 4):.1f}" '
+            f'font-size="11" text-anchor="end" fill="{line.colour}">'
+            f"{'虚线：' if label_above else ''}{esc(line.label)}</text>"
         )
     parts.append(
         f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" '

@@ -276,7 +276,6 @@ def headlines(data: ReportData) -> list[str]:
         if nodata:
             text += f"；无数据：{'、'.join(nodata)}"
         out.append(text + "。")
-    out += outlook_sentences(data)
     out.append(_water_sentence(data))
     out.append(_zero_discharge_sentence(data))
     out.append(_zero_waste_sentence(data))
@@ -291,13 +290,31 @@ def headlines(data: ReportData) -> list[str]:
 
 
 def outlook_sentences(data: ReportData) -> list[str]:
-    """The year's outlook (month and year reports): good days, PM2.5 and water, each a
-    sentence starting 全年展望; none for a week."""
+    """The year's outlook (month and year reports): good days, PM2.5 and water, a sentence
+    each; none for a week."""
     view = data.outlook
     if view is None:
         return []
-    parts = [p for p in (view.good_days, view.pm25, view.water) if p is not None]
-    return [f"全年展望（截至 {view.as_of:%m-%d}）：{p.text()}" for p in parts]
+    labels = {"good_days": "", "pm25": "", "water": "水质："}  # the first two name themselves
+    return [
+        f"{labels[key]}{part.text()}" for key in labels if (part := getattr(view, key)) is not None
+    ]
+
+
+DETAIL_PART_MAX = 160
+"""A scorecard detail's parts longer than this many characters are cut (…) on the page."""
+
+
+def short_detail(text: Any) -> str:
+    """A scorecard detail for the page: each part (split at ；) cut to `DETAIL_PART_MAX`
+    characters, so that a long validity note does not fill the page."""
+    if missing(text):
+        return ""
+    parts = [
+        p if len(p) <= DETAIL_PART_MAX else p[: DETAIL_PART_MAX - 1] + "…"
+        for p in str(text).split("；")
+    ]
+    return "；".join(parts)
 
 
 def _water_sentence(data: ReportData) -> str:
@@ -508,20 +525,34 @@ def _water_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _invalid_rows(invalid: pd.DataFrame) -> list[dict[str, Any]]:
-    """One row per station and reason, with the dates joined; background stations last."""
+def _invalid_rows(invalid: pd.DataFrame, compact: bool = False) -> list[dict[str, Any]]:
+    """One row per station and reason, with the dates joined; background stations last.
+
+    `compact` (a month or a year): one row per station, its invalid days counted, the first
+    dates listed and the most frequent reason (a station out for weeks would otherwise fill
+    pages with one row per distinct hour count)."""
     if invalid.empty:
         return []
     rows = []
-    for (site_id, problem), group in invalid.groupby(["site_id", "problem"], sort=False):
+    keys = ["site_id"] if compact else ["site_id", "problem"]
+    for key, group in invalid.groupby(keys, sort=False):
         first = group.iloc[0]
+        dates = [f"{d:%m-%d}" for d in group["date"]]
+        shown = "、".join(dates[:8]) + (f" 等 {len(dates)} 天" if len(dates) > 8 else "")
+        problem = str(first["problem"])
+        if compact:
+            reasons = group["problem"].value_counts()
+            problem = str(reasons.index[0])
+            if len(reasons) > 1:
+                problem += f"（{int(reasons.iloc[0])} 天；其余 {len(dates) - int(reasons.iloc[0])} 天原因各异）"
         rows.append(
             {
-                "site_id": site_id,
+                "site_id": key[0] if isinstance(key, tuple) else key,
                 "name": first["name"],
                 "district": first["district"],
                 "background": bool(first["background"]),
-                "dates": "、".join(f"{d:%m-%d}" for d in group["date"]),
+                "dates": shown,
+                "n_days": len(dates),
                 "problem": problem,
             }
         )
@@ -743,7 +774,9 @@ def month_tallies(data: ReportData) -> list[charts.MonthTally]:
         for d in mine:
             if d.valid and d.category in hj633.CATEGORIES:
                 counts[hj633.CATEGORIES.index(d.category)] += 1
-        invalid = sum(1 for d in mine if not d.valid)
+        # days without a valid value, in a month with data at all (else the month is 无数据)
+        any_row = any(d.problem != NO_DATA for d in mine)
+        invalid = sum(1 for d in mine if not d.valid) if any_row else 0
         out.append(charts.MonthTally(month, tuple(counts), invalid, not mine))
     return out
 
@@ -875,7 +908,9 @@ def render(data: ReportData, map_parts: MapParts) -> str:
         "map": map_parts,
         "tiles": tiles(data),
         "headlines": headlines(data),
-        "scorecard": data.scorecard.to_dict("records"),
+        "scorecard": [
+            {**r, "detail": short_detail(r["detail"])} for r in data.scorecard.to_dict("records")
+        ],
         "air_charts": air_charts,
         "report_name": REPORT_NAMES[data.kind],
         "outlook": outlook_sentences(data),
@@ -889,7 +924,7 @@ def render(data: ReportData, map_parts: MapParts) -> str:
         "water_other_rows": _water_rows(data.water_other),
         "missed_rows": _water_rows(missed_target),
         "any_target": any_target,
-        "invalid": _invalid_rows(data.invalid_days),
+        "invalid": _invalid_rows(data.invalid_days, compact=data.kind != "week"),
         "stations": data.stations,
         "stations_by_id": stations_by_id,
         "freshness": _freshness_rows(data),

@@ -73,7 +73,7 @@ def write_pdf(html: Path, *, chromium: str | None = None, timeout: float = TIMEO
             "--virtual-time-budget=5000",
             f"--print-to-pdf={tmp}",
             "--no-pdf-header-footer",
-            html.resolve().as_uri(),
+            html.resolve().as_uri() + "#print",  # the map laid out at its printed size
         ]
         try:
             subprocess.run(
