@@ -511,7 +511,9 @@ def report(
     """
     from envwatch.report import BrowserMissing, PrintFailed, write_pdf, write_report
 
-    chosen = [(k, v) for k, v in (("week", week), ("month", month), ("year", year)) if v is not None]
+    chosen = [
+        (k, v) for k, v in (("week", week), ("month", month), ("year", year)) if v is not None
+    ]
     if len(chosen) > 1:
         raise click.UsageError(
             "--week, --month and --year exclude each other; give one "

@@ -119,7 +119,9 @@ def good_day_outlook(
     total = valid_days + days_left
     # in whole hundredths of a per cent, so that 93 % of 365 days is not lost to rounding
     allowed_total = (total * round((100 - goal) * 100)) // 10000
-    return GoodDayOutlook(goal, valid_days, good_days, days_left, allowed_total - (valid_days - good_days))
+    return GoodDayOutlook(
+        goal, valid_days, good_days, days_left, allowed_total - (valid_days - good_days)
+    )
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,7 @@ class Pm25Outlook:
                 f"达到 ≤ {goal} 的目标。" if self.reachable else f"未达到 ≤ {goal} 的目标。"
             )
         if not self.reachable:
-            return (
-                f"PM2.5 年均已无法达到 {goal}：余下 {self.days_left} 天即使为 0 也不够。"
-            )
+            return f"PM2.5 年均已无法达到 {goal}：余下 {self.days_left} 天即使为 0 也不够。"
         return (
             f"要使 PM2.5 年均 ≤ {goal}，余下 {self.days_left} 天的日均值平均须不高于 "
             f"{self.needed:.1f} µg/m³（假定余下每天均为有效日）。"

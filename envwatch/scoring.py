@@ -549,7 +549,9 @@ def score(
     return df
 
 
-def _add_outlook(ctx: _Context, loaded: LoadedConfig, p: Period, rows: list[dict[str, Any]]) -> None:
+def _add_outlook(
+    ctx: _Context, loaded: LoadedConfig, p: Period, rows: list[dict[str, Any]]
+) -> None:
     """The year's outlook (`envwatch.outlook`) appended to the details of a year's rows: the
     good-day ratio, the PM2.5 annual mean and the water targets' compliance."""
     from envwatch import outlook

@@ -116,9 +116,9 @@ def bar_chart(
         ticks = [(f"{d.date:%m-%d}", f"周{WEEKDAYS[d.date.weekday()]}") for d in days]
     narrow = slot < 30  # a month's bars: no room for 无数据 or the values' full text
     value_size = 10 if narrow else 12
-    for i, (tick, value, colour) in enumerate(zip(ticks, values, colours, strict=True)):
+    for i, (pair, value, colour) in enumerate(zip(ticks, values, colours, strict=True)):
         cx = left + slot * (i + 0.5)
-        label, under = tick
+        label, under = pair
         parts.append(
             f'<text x="{cx:.1f}" y="{height - 26}" font-size="11" text-anchor="middle" '
             f'fill="#374151">{esc(label)}</text>'

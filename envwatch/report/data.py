@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -359,7 +360,9 @@ def month_period(month: str, today: date) -> scoring.Period:
         raise UsageError(f"--month '{month}' is not a month: write e.g. 2026-11")
     period = scoring.parse_period(month, today)
     if period.start > today:
-        raise UsageError(f"--month {period.label} has not begun (today is {today}); choose a past month")
+        raise UsageError(
+            f"--month {period.label} has not begun (today is {today}); choose a past month"
+        )
     return period
 
 
@@ -369,7 +372,9 @@ def year_period(year: str, today: date) -> scoring.Period:
         raise UsageError(f"--year '{year}' is not a year: write e.g. 2026")
     period = scoring.parse_period(year, today)
     if period.start > today:
-        raise UsageError(f"--year {period.label} has not begun (today is {today}); choose a past year")
+        raise UsageError(
+            f"--year {period.label} has not begun (today is {today}); choose a past year"
+        )
     return period
 
 
@@ -488,7 +493,7 @@ def _comparisons(
     period: scoring.Period,
     scored: pd.DataFrame,
     out: pd.DataFrame,
-    ops: dict[str, str],
+    ops: Mapping[str, str],
     today: date,
 ) -> None:
     """Add 环比 (``prev_*``: the period before) and 同比 (``yoy_*``: the same span a year
@@ -506,8 +511,7 @@ def _comparisons(
         other = frame.set_index("target_id")
         texts = other["value_text"].reindex(out["target_id"]).fillna(scoring.NO_DATA)
         trends = [
-            _arrow(_value(now.get(t)), _value(other["value"].get(t)))
-            for t in out["target_id"]
+            _arrow(_value(now.get(t)), _value(other["value"].get(t))) for t in out["target_id"]
         ]
         out[f"{key}_text"] = texts.to_numpy()
         out[f"{key}_trend"] = trends
@@ -1115,7 +1119,9 @@ def year_outlook(
         mean = float(ytd_row["pm25_mean"]) if has and ytd_row is not None else math.nan
         pm = outlook.pm25_outlook(mean, n, left, float(t.goal))
     if "water.target_compliance" in targets or "water.good_ratio" in targets:
-        judged = water_ytd.loc[water_ytd["meets_target"].notna()] if not water_ytd.empty else water_ytd
+        judged = (
+            water_ytd.loc[water_ytd["meets_target"].notna()] if not water_ytd.empty else water_ytd
+        )
         missed = (
             judged.loc[~judged["meets_target"].astype(bool), "site_name"].astype(str).tolist()
             if not judged.empty
@@ -1216,12 +1222,16 @@ def gather(
     year_view: YearOutlook | None = None
     water_months = pd.DataFrame()
     if period.kind in ("month", "year"):
-        ytd_summary = summary if period.kind == "year" else area_summary(store, region, districts, ytd)
+        ytd_summary = (
+            summary if period.kind == "year" else area_summary(store, region, districts, ytd)
+        )
         mine = ytd_summary.loc[
             (ytd_summary["district"] == region.district) & ~ytd_summary["no_data"].astype(bool)
         ]
         water_ytd = (
-            water_city if period.kind == "year" else _water(store, region, districts, ytd, str(tz))[0]
+            water_city
+            if period.kind == "year"
+            else _water(store, region, districts, ytd, str(tz))[0]
         )
         year_view = year_outlook(loaded, None if mine.empty else mine.iloc[0], water_ytd, ytd.end)
     if period.kind == "year":

@@ -23,9 +23,9 @@ from envwatch.report.assets import map_assets
 from envwatch.report.data import (
     CELL_STATE_LABELS,
     NO_ZONE,
-    Day,
     OUTFALL_STATE_LABELS,
     ZONE_STATE_LABELS,
+    Day,
     ReportData,
     ZeroDischarge,
     ZeroWaste,
@@ -801,7 +801,9 @@ def _year_charts(data: ReportData) -> list[Markup]:
     ticks = [(f"{m}月", "") for m in range(1, 13)]
     year = data.period.start.year
     nan = math.nan
-    placeholder = [Day(date(year, m, 1), nan, None, None, False, nan, nan, "", "") for m in range(1, 13)]
+    placeholder = [
+        Day(date(year, m, 1), nan, None, None, False, nan, nan, "", "") for m in range(1, 13)
+    ]
     pm_chart = charts.pollutant_chart(
         f"{district} PM2.5 月均浓度",
         placeholder,
@@ -862,11 +864,11 @@ def water_month_rows(data: ReportData) -> list[dict[str, Any]]:
         return []
     rows = []
     for r in frame.to_dict("records"):
-        target = r.get("target_class")
+        target: Any = r.get("target_class")
         cells = []
         missed = 0
         for m in range(1, 13):
-            value = r.get(str(m))
+            value: Any = r.get(str(m))
             bad = not missing(value) and not missing(target) and int(value) > int(target)
             missed += bad
             colour = (

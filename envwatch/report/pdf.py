@@ -85,7 +85,7 @@ def write_pdf(html: Path, *, chromium: str | None = None, timeout: float = TIMEO
                 f"Chromium did not print {html.name} within {timeout:.0f} s; the HTML report "
                 f"is at {html}"
             ) from None
-    if not tmp.exists() or tmp.stat().st_size == 0 or not tmp.read_bytes()[:5] == b"%PDF-":
+    if not tmp.exists() or tmp.stat().st_size == 0 or tmp.read_bytes()[:5] != b"%PDF-":
         tmp.unlink(missing_ok=True)
         raise PrintFailed(
             f"Chromium ({browser}) wrote no PDF for {html.name}; the HTML report is at {html}"
