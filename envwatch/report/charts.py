@@ -48,6 +48,51 @@ def _nice_max(values: Sequence[float], floor: float, step: float) -> float:
     return math.ceil(max(floor, top * 1.15) / step) * step
 
 
+def _axis(
+    left: int,
+    right: int,
+    top: int,
+    plot_h: int,
+    y_max: float,
+    step: float,
+    unit: str,
+    bands: Sequence[tuple[float, str]],
+) -> list[str]:
+    """The grid lines with their values, the unit, and the strip of `bands` along the axis."""
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - v / y_max)
+
+    parts = []
+    # grid and axis labels
+    tick = step
+    v = 0.0
+    while v <= y_max + 1e-9:
+        yy = y(v)
+        parts.append(
+            f'<line x1="{left}" x2="{right}" y1="{yy:.1f}" y2="{yy:.1f}" '
+            f'stroke="#E5E7EB" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#6B7280">{v:g}</text>'
+        )
+        v += tick
+    parts.append(
+        f'<text x="{left - 6}" y="{top - 8}" font-size="11" text-anchor="end" fill="#6B7280">'
+        f"{esc(unit)}</text>"
+    )
+    lower = 0.0
+    for upper, colour in bands:  # a strip along the axis: what each range of values means
+        if lower >= y_max:
+            break
+        hi = min(upper, y_max)
+        parts.append(
+            f'<rect x="{left - 4}" y="{y(hi):.1f}" width="4" height="{y(lower) - y(hi):.1f}" '
+            f'fill="{colour}"/>'
+        )
+        lower = upper
+    return parts
+
+
 def bar_chart(
     title: str,
     days: Sequence[Day],
@@ -85,32 +130,7 @@ def bar_chart(
         f"<title>{esc(title)}</title>",
         f'<text x="{left}" y="18" font-size="14" font-weight="bold" fill="#111827">{esc(title)}</text>',
     ]
-    # grid and axis labels
-    tick = step
-    v = 0.0
-    while v <= y_max + 1e-9:
-        yy = y(v)
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" '
-            f'stroke="#E5E7EB" stroke-width="1"/>'
-            f'<text x="{left - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
-            f'fill="#6B7280">{v:g}</text>'
-        )
-        v += tick
-    parts.append(
-        f'<text x="{left - 6}" y="{top - 8}" font-size="11" text-anchor="end" fill="#6B7280">'
-        f"{esc(unit)}</text>"
-    )
-    lower = 0.0
-    for upper, colour in bands:  # a strip along the axis: what each range of values means
-        if lower >= y_max:
-            break
-        hi = min(upper, y_max)
-        parts.append(
-            f'<rect x="{left - 4}" y="{y(hi):.1f}" width="4" height="{y(lower) - y(hi):.1f}" '
-            f'fill="{colour}"/>'
-        )
-        lower = upper
+    parts += _axis(left, width - right, top, plot_h, y_max, step, unit, bands)
     label_above = ticks is not None  # many bars: the limit's label above the plot, not on it
     if ticks is None:
         ticks = [(f"{d.date:%m-%d}", f"周{WEEKDAYS[d.date.weekday()]}") for d in days]

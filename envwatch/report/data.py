@@ -1159,6 +1159,25 @@ def _water_months(
     return table.reset_index()
 
 
+def _year_view(
+    loaded: LoadedConfig,
+    store: Store,
+    districts: list[str],
+    period: scoring.Period,
+    summary: pd.DataFrame,
+    water_city: pd.DataFrame,
+) -> YearOutlook:
+    """The year's outlook at the end of a month or a year (`summary` and `water_city` are the
+    period's; a month reads the year to date's)."""
+    region = loaded.config.region
+    ytd = year_to_date(period)
+    if period.kind != "year":
+        summary = area_summary(store, region, districts, ytd)
+        water_city = _water(store, region, districts, ytd, str(loaded.tz))[0]
+    mine = summary.loc[(summary["district"] == region.district) & ~summary["no_data"].astype(bool)]
+    return year_outlook(loaded, None if mine.empty else mine.iloc[0], water_city, ytd.end)
+
+
 def gather(
     loaded: LoadedConfig,
     store: Store,
@@ -1222,18 +1241,7 @@ def gather(
     year_view: YearOutlook | None = None
     water_months = pd.DataFrame()
     if period.kind in ("month", "year"):
-        ytd_summary = (
-            summary if period.kind == "year" else area_summary(store, region, districts, ytd)
-        )
-        mine = ytd_summary.loc[
-            (ytd_summary["district"] == region.district) & ~ytd_summary["no_data"].astype(bool)
-        ]
-        water_ytd = (
-            water_city
-            if period.kind == "year"
-            else _water(store, region, districts, ytd, str(tz))[0]
-        )
-        year_view = year_outlook(loaded, None if mine.empty else mine.iloc[0], water_ytd, ytd.end)
+        year_view = _year_view(loaded, store, districts, period, summary, water_city)
     if period.kind == "year":
         water_months = _water_months(store, region, districts, period, str(tz))
     return ReportData(
