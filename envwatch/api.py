@@ -147,6 +147,25 @@ _AIR_1H = (
     _c("co", "float", "CO", "mg/m³", "1小时平均"),
     _c("o3", "float", "O3", "µg/m³", "1小时平均"),
 )
+_EXACT_1H = tuple(
+    _c(f"{c.name}_exact", "float", f"{c.label}（全精度）", c.unit, "未修约") for c in _AIR_1H
+)
+_EXACT_DAY = tuple(
+    _c(f"{code}_exact", "float", f"{label}（全精度）", unit, "未修约")
+    for code, label, unit in (
+        ("pm25", "PM2.5 日均", "µg/m³"),
+        ("pm10", "PM10 日均", "µg/m³"),
+        ("so2", "SO2 日均", "µg/m³"),
+        ("no2", "NO2 日均", "µg/m³"),
+        ("co", "CO 日均", "mg/m³"),
+        ("o3_1h_max", "O3 日最大1小时", "µg/m³"),
+        ("o3_8h_max", "O3 日最大8小时平均", "µg/m³"),
+    )
+)
+_AREA = (
+    _c("level", "str", "层级", "", "city 城市、district 区县、group 站点组（如大榭）"),
+    _c("area", "str", "区域"),
+)
 _WATER_ITEMS = tuple(
     _c(code, "float", p.name, _UNIT_DISPLAY.get(p.unit, p.unit))
     for code, p in WATER_PARAMETERS.items()
@@ -171,6 +190,7 @@ TABLES: dict[str, Table] = {
                 _c("rules", "str", "标准版本", "", "2012 或 2026（2026-03-01 起）"),
                 _c("aqi_published", "float", "数据源发布的AQI", "", "仅供比对"),
                 _c("period_end", "unix", "时段末（Unix 秒，UTC）"),
+                *_EXACT_1H,
             ),
             "SELECT * FROM air_hourly",
             time="hour",
@@ -198,10 +218,64 @@ TABLES: dict[str, Table] = {
                 _c("valid", "bool", "有效", "", "计算日AQI所需的各项日均值都有效"),
                 _c("exceeding", "str", "超标污染物", "", "2012 规则"),
                 _c("background", "bool", "对照点", "", "对照点不参与城市和区县均值"),
+                *_EXACT_DAY,
             ),
             "SELECT * FROM air_daily",
             time="date",
             time_column="date",
+        ),
+        Table(
+            "area_hourly",
+            "城市和区县空气质量小时数据",
+            "城市、区县和站点组（如大榭）的小时值：参与统计的站点小时值的算术平均，按 GB/T 8170 "
+            "四舍六入五成双修约一次（整数，CO 保留一位小数）；AQI 按小时规则。" + _HOUR_END + "。",
+            (
+                *_AREA,
+                _c("time_local", "local", "时间（本地，时段末）", "", _HOUR_END),
+                _c("rules", "str", "标准版本", "", "2012 或 2026（2026-03-01 起）"),
+                *_AIR_1H,
+                _c("aqi", "int", "AQI"),
+                _c("category", "aqi_category", "空气质量级别"),
+                _c("primary_pollutant", "str", "首要污染物", "", "AQI ≤ 50 时为空"),
+                _c("n_stations", "int", "站点数", "", "该小时有数据的参与统计站点"),
+                _c("period_end", "unix", "时段末（Unix 秒，UTC）"),
+                *_EXACT_1H,
+            ),
+            "SELECT level, area, period_end, rules, pm25, pm10, so2, no2, co, o3, aqi, category, "
+            "primary_pollutant, n_stations, pm25_exact, pm10_exact, so2_exact, no2_exact, "
+            "co_exact, o3_exact FROM area_hour",
+            time="hour",
+            time_column="period_end",
+            sites=None,
+        ),
+        Table(
+            "area_daily",
+            "城市和区县空气质量日数据",
+            "城市、区县和站点组的日值：参与统计站点 HJ 663 日均值（O3 为日最大8小时平均）的算术"
+            "平均，O3 日最大1小时取区域小时值的最大值；有效站点不少于 75%（不足4个站点时 50%）；"
+            "修约一次，日AQI由修约后的值计算。",
+            (
+                *_AREA,
+                _c("date", "date", "日期"),
+                _c("rules", "str", "标准版本", "", "2012 或 2026（2026-03-01 起）"),
+                _c("pm25", "float", "PM2.5 日均", "µg/m³"),
+                _c("pm10", "float", "PM10 日均", "µg/m³"),
+                _c("so2", "float", "SO2 日均", "µg/m³"),
+                _c("no2", "float", "NO2 日均", "µg/m³"),
+                _c("co", "float", "CO 日均", "mg/m³"),
+                _c("o3_1h_max", "float", "O3 日最大1小时", "µg/m³", "区域小时值的最大值"),
+                _c("o3_8h_max", "float", "O3 日最大8小时平均", "µg/m³"),
+                _c("aqi", "int", "日AQI"),
+                _c("category", "aqi_category", "空气质量级别"),
+                _c("primary_pollutant", "str", "首要污染物"),
+                _c("valid", "bool", "有效", "", "日AQI所需各项都满足站点覆盖要求"),
+                _c("n_stations", "int", "站点数", "", "当日参与统计的站点（对照点、停运站除外）"),
+                *_EXACT_DAY,
+            ),
+            "SELECT * FROM area_day",
+            time="date",
+            time_column="date",
+            sites=None,
         ),
         Table(
             "water_samples",
@@ -491,6 +565,56 @@ class StoreReader:
         maxima, daily AQI; ``date`` is the natural day, ``valid`` whether the AQI's inputs are."""
         return self.table("air_daily", sites, start, end)
 
+    def area_hourly(
+        self,
+        level: str | None = None,
+        area: str | Sequence[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+    ) -> pd.DataFrame:
+        """City, district and group hours (view ``area_hourly``): the mean of the counting
+        stations' 1-h values rounded as published (integers, CO 0.1; ``*_exact`` at full
+        precision), the hourly AQI; `level` ``city``, ``district`` or ``group``; `area` e.g.
+        宁波市, 镇海区, 大榭; since … until are natural days (hours 01:00 … 24:00)."""
+        return self._areas("area_hourly", level, area, since, until)
+
+    def area_daily(
+        self,
+        level: str | None = None,
+        area: str | Sequence[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+    ) -> pd.DataFrame:
+        """City, district and group days (view ``area_daily``): the mean of the counting
+        stations' HJ 663 daily values (75 % of them valid, 50 % under four), the O3 1-h
+        maximum of the area's hourly series, rounded once as published (``*_exact`` at full
+        precision), the daily AQI and ``valid``; ``date`` is the natural day."""
+        return self._areas("area_daily", level, area, since, until)
+
+    def _areas(
+        self,
+        name: str,
+        level: str | None,
+        area: str | Sequence[str] | None,
+        since: DateLike | None,
+        until: DateLike | None,
+    ) -> pd.DataFrame:
+        if level is not None and level not in ("city", "district", "group"):
+            raise UsageError(f"level '{level}' is not city, district or group")
+        df = self.table(name, None, since, until)
+        if level is not None:
+            df = df.loc[df["level"] == level]
+        if area is not None:
+            wanted = [area] if isinstance(area, str) else list(area)
+            known = {r[0] for r in self._store.conn.execute("SELECT DISTINCT area FROM area_day")}
+            unknown = [a for a in wanted if a not in known]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], sorted(known), n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise UsageError(f"no area '{unknown[0]}' in {self.path}{hint}")
+            df = df.loc[df["area"].isin(wanted)]
+        return df.reset_index(drop=True)
+
     def water_samples(
         self,
         sites: str | Sequence[str] | None = None,
@@ -527,6 +651,27 @@ class StoreReader:
         if period is not None:
             df = df.loc[df["period"] == period].reset_index(drop=True)
         return df
+
+    def stats(
+        self,
+        area: str | Sequence[str],
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        *,
+        period: str | None = None,
+    ) -> pd.DataFrame:
+        """HJ 633/663 period figures of areas (宁波市, 镇海区, a group) or stations (id or name),
+        as the bulletins publish them: one row per area, columns `envwatch.stats.STATS_COLUMNS`
+        (days per category, good-day ratio %, means µg/m³, co_p95 mg/m³, o3_8h_p90, composite
+        index, exceedance and primary-pollutant days per pollutant). The local days since …
+        until (inclusive), or `period` (``2019``, ``2019-04``, ``2019-W14``)."""
+        from envwatch import stats as stats_lib
+
+        first = _day(since, "since") if since is not None else None
+        last = _day(until, "until") if until is not None else None
+        today = datetime.now(self.tz).date()
+        first, last = stats_lib.resolve_period(period, first, last, today)
+        return stats_lib.area_stats(self._store, area, first, last)
 
     def runs(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DataFrame:
         """Ingest runs (view ``runs``) started on the local days start … end; times in UTC."""
@@ -659,6 +804,8 @@ class StoreReader:
         order = {
             "air_hourly": "site_id, period_end",
             "air_daily": "site_id, date",
+            "area_hourly": "level, area, period_end",
+            "area_daily": "level, area, date",
             "water_samples": "site_id, period_end",
             "water_periods": "site_id, kind, period",
             "scorecard": "period_start, period, target_id",

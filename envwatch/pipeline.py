@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from envwatch import air, geo, outfalls, water
+from envwatch import air, area, geo, outfalls, water
 from envwatch.config import LoadedConfig, Source, parse_duration
 from envwatch.errors import ConfigError, EnvwatchError, FetchError, ParseError, UsageError
 from envwatch.sources import (
@@ -136,6 +136,7 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     """
     cfg = loaded.config
     store.register_parameters([(i.id, i.name, i.unit, "indicator") for i in cfg.indicators])
+    area.sync_config(loaded, store)  # membership of area values; recomputes them on a change
     digest = hashlib.sha256(
         json.dumps(
             [cfg.region.model_dump(), [s.model_dump() for s in cfg.sites]],

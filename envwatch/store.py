@@ -99,6 +99,7 @@ SITE_COLUMNS = (
     "receiving_water",
     "outfall_type",
     "origin",
+    "membership",
 )
 
 _SCHEMA_V1 = """
@@ -419,6 +420,49 @@ CREATE TABLE outfall_check (
 ) STRICT, WITHOUT ROWID
 """
 
+_AREA_VALUES_HOUR = ("pm25", "pm10", "so2", "no2", "co", "o3")
+_AREA_VALUES_DAY = ("pm25", "pm10", "so2", "no2", "co", "o3_1h_max", "o3_8h_max")
+
+_SCHEMA_V7 = (
+    """
+ALTER TABLE sites ADD COLUMN membership TEXT;
+
+CREATE TABLE area_hour (
+    level TEXT NOT NULL,
+    area TEXT NOT NULL,
+    period_end INTEGER NOT NULL,
+    rules TEXT NOT NULL,
+"""
+    + "".join(f"    {c} REAL,\n    {c}_exact REAL,\n" for c in _AREA_VALUES_HOUR)
+    + """    aqi INTEGER,
+    category TEXT,
+    primary_pollutant TEXT,
+    n_stations INTEGER NOT NULL,
+    PRIMARY KEY (level, area, period_end)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX area_hour_time ON area_hour (period_end);
+
+CREATE TABLE area_day (
+    level TEXT NOT NULL,
+    area TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rules TEXT NOT NULL,
+"""
+    + "".join(
+        f"    {c} REAL,\n    {c}_exact REAL,\n    n_valid_{c} INTEGER,\n" for c in _AREA_VALUES_DAY
+    )
+    + "".join(
+        f"    iaqi_{c} INTEGER,\n" for c in ("pm25", "pm10", "so2", "no2", "co", "o3_1h", "o3_8h")
+    )
+    + """    aqi INTEGER, category TEXT, primary_pollutant TEXT, exceeding TEXT,
+    valid INTEGER NOT NULL,
+    n_stations INTEGER NOT NULL,
+    PRIMARY KEY (level, area, date)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX area_day_date ON area_day (date)
+"""
+)
+
 # Each entry brings a store from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _SCHEMA_V1,
@@ -427,6 +471,7 @@ MIGRATIONS: list[str] = [
     _SCHEMA_V4,
     _SCHEMA_V5,
     _SCHEMA_V6,
+    _SCHEMA_V7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -586,16 +631,43 @@ class Store:
             "air_hourly": f"""
                 SELECT h.site_id, s.name AS site_name, s.district,
                        strftime('%Y-%m-%d %H:%M', h.period_end, 'unixepoch', {off}) AS time_local,
-                       h.pm25, h.pm10, h.so2, h.no2, h.co, h.o3, h.aqi, h.category,
-                       h.primary_pollutant, h.rules, h.aqi_published, h.period_end
+                       {_published("h.pm25")} AS pm25, {_published("h.pm10")} AS pm10,
+                       {_published("h.so2")} AS so2, {_published("h.no2")} AS no2,
+                       {_published("h.co", 1)} AS co, {_published("h.o3")} AS o3,
+                       h.aqi, h.category,
+                       h.primary_pollutant, h.rules, h.aqi_published, h.period_end,
+                       h.pm25 AS pm25_exact, h.pm10 AS pm10_exact, h.so2 AS so2_exact,
+                       h.no2 AS no2_exact, h.co AS co_exact, h.o3 AS o3_exact
                 FROM air_hour h LEFT JOIN sites s ON s.site_id = h.site_id""",
-            "air_daily": """
+            # Concentrations as published (GB/T 8170 half to even, once, from full
+            # precision: integers, CO 0.1); full precision in the *_exact columns.
+            "air_daily": f"""
                 SELECT d.site_id, s.name AS site_name, s.district, d.date, d.rules,
-                       round(d.pm25, 1) AS pm25, round(d.pm10, 1) AS pm10,
-                       round(d.so2, 1) AS so2, round(d.no2, 1) AS no2, round(d.co, 2) AS co,
-                       d.o3_1h_max, round(d.o3_8h_max, 1) AS o3_8h_max, d.aqi, d.category,
-                       d.primary_pollutant, d.valid, d.exceeding, s.background
+                       {_published("d.pm25")} AS pm25, {_published("d.pm10")} AS pm10,
+                       {_published("d.so2")} AS so2, {_published("d.no2")} AS no2,
+                       {_published("d.co", 1)} AS co, {_published("d.o3_1h_max")} AS o3_1h_max,
+                       {_published("d.o3_8h_max")} AS o3_8h_max, d.aqi, d.category,
+                       d.primary_pollutant, d.valid, d.exceeding, s.background,
+                       d.pm25 AS pm25_exact, d.pm10 AS pm10_exact, d.so2 AS so2_exact,
+                       d.no2 AS no2_exact, d.co AS co_exact, d.o3_1h_max AS o3_1h_max_exact,
+                       d.o3_8h_max AS o3_8h_max_exact
                 FROM air_day d LEFT JOIN sites s ON s.site_id = d.site_id""",
+            # City, district and group values as published (envwatch.standards.area); the
+            # tables keep full precision in *_exact columns.
+            "area_hourly": f"""
+                SELECT level, area,
+                       strftime('%Y-%m-%d %H:%M', period_end, 'unixepoch', {off}) AS time_local,
+                       rules, CAST(pm25 AS INTEGER) AS pm25, CAST(pm10 AS INTEGER) AS pm10,
+                       CAST(so2 AS INTEGER) AS so2, CAST(no2 AS INTEGER) AS no2, co,
+                       CAST(o3 AS INTEGER) AS o3, aqi, category, primary_pollutant, n_stations
+                FROM area_hour""",
+            "area_daily": """
+                SELECT level, area, date, rules, CAST(pm25 AS INTEGER) AS pm25,
+                       CAST(pm10 AS INTEGER) AS pm10, CAST(so2 AS INTEGER) AS so2,
+                       CAST(no2 AS INTEGER) AS no2, co, CAST(o3_1h_max AS INTEGER) AS o3_1h_max,
+                       CAST(o3_8h_max AS INTEGER) AS o3_8h_max, aqi, category,
+                       primary_pollutant, valid, n_stations
+                FROM area_day""",
             "water_samples": f"""
                 SELECT w.site_id, s.name AS site_name, s.water_type,
                        strftime('%Y-%m-%d %H:%M', w.period_end, 'unixepoch', {off}) AS time_local,
@@ -1168,6 +1240,16 @@ def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     return out.loc[out["column"].notna()]
 
 
+def _published(col: str, decimals: int = 0) -> str:
+    """SQL rounding `col` as published: GB/T 8170 half to even to `decimals`, after the same
+    float-noise guard as `envwatch.standards.aqi.round_half_even` (SQLite's round() rounds
+    halves away from zero). Non-negative values (concentrations); integers when decimals=0."""
+    y = f"round({col} * {10**decimals}, 6)"
+    i = f"CAST({y} AS INTEGER)"
+    even = f"(CASE WHEN {y} - {i} = 0.5 THEN {i} + {i} % 2 ELSE CAST(round({y}) AS INTEGER) END)"
+    return even if decimals == 0 else f"({even} / {10.0**decimals})"
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
@@ -1176,6 +1258,8 @@ def _site_value(row: dict[str, Any], col: str) -> Any:
     v = row.get(col)
     if col in ("background", "water_type_guessed"):
         return int(bool(v))
+    if col == "membership":
+        return None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
     if isinstance(v, float) and np.isnan(v):
         return None
     return v
