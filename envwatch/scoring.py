@@ -612,11 +612,11 @@ def _add_outlook(
         text = ""
         if r["target_id"] == "air.good_day_ratio" and not isinstance(t.goal, str):
             valid = 0 if row is None else int(row["n_valid_days"])
-            good = 0 if row is None else int(row["good_days"])
+            good = 0 if row is None else int(row["excellent"]) + int(row["good"])
             text = outlook.good_day_outlook(valid, good, left, float(t.goal)).text()
         elif r["target_id"] == "air.pm25_annual" and not isinstance(t.goal, str):
-            n = 0 if row is None or pd.isna(row["pm25_mean"]) else int(row["n_pm25"])
-            mean = float(row["pm25_mean"]) if n and row is not None else math.nan
+            n = 0 if row is None or pd.isna(row["pm25"]) else int(row["n_pm25"])
+            mean = float(row["pm25"]) if n and row is not None else math.nan
             text = outlook.pm25_outlook(mean, n, left, float(t.goal)).text()
         elif r["target_id"] == "water.target_compliance":
             s = _water(ctx, t, p)
