@@ -288,3 +288,66 @@ def test_a_month_of_national_data(tmp_path_factory: pytest.TempPathFactory) -> N
         assert result.exit_code == 0, result.output
         pdf = out / "envwatch-2026-11.pdf"
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size < 5_000_000
+
+
+# -- report jobs of the scheduler ------------------------------------------------------------
+
+REPORT_JOBS = """
+reports:
+  - {period: month, schedule: "0 8 2 * *", out: monthly, pdf: false}
+  - {period: year, schedule: "30 8 2 1 *", out: annual}
+"""
+
+
+def _with_reports(month_store: Path, folder: Path, jobs: str) -> Path:
+    text = month_store.read_text(encoding="utf-8").replace("\nreports: []\n", jobs, 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "stations.yaml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_report_jobs_run_on_the_2nd_and_in_january(month_store: Path, tmp_path: Path) -> None:
+    from envwatch.schedule import build_scheduler, report_job_id, run_report
+
+    loaded = load_config(_with_reports(month_store, tmp_path, REPORT_JOBS))
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    scheduler = build_scheduler(loaded, catch_up=False, now=now)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    month, year = jobs[report_job_id(0, "month")], jobs[report_job_id(1, "year")]
+    assert month.func is run_report and month.args[1] == 0
+    assert month.trigger.get_next_fire_time(None, now) == datetime(
+        2026, 12, 2, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai")
+    )
+    assert year.trigger.get_next_fire_time(None, now) == datetime(
+        2027, 1, 2, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai")
+    )
+    # run on 2 December: November's report, under `out` beside stations.yaml
+    written = run_report(loaded, 0, now=NOW)
+    assert written == [tmp_path / "monthly" / "envwatch-2026-11.html"]
+    assert "<b>2026年11月</b>" in written[0].read_text(encoding="utf-8")
+    # run on 2 January 2027: the year 2026; a failure is logged, never raised
+    assert run_report(loaded, 1, now=NOW.replace(year=2027, month=1, day=2)) == [
+        tmp_path / "annual" / "envwatch-2026.html"
+    ]
+    assert run_report(loaded, 0, now=NOW.replace(month=7)) == []  # June: no data
+
+
+@pytest.mark.parametrize(
+    ("job", "says"),
+    [
+        ('{period: quarter, schedule: "0 8 2 * *"}', "reports[0].period: Input should be 'week'"),
+        ('{period: month, schedule: "0 8 2 *"}', "is not a cron expression"),
+        ('{period: month, schedule: "0 8 2 * 1"}', "restricts both the day of the month"),
+    ],
+)
+def test_bad_report_jobs_are_refused_with_the_line(
+    month_store: Path, tmp_path: Path, job: str, says: str
+) -> None:
+    from envwatch.errors import ConfigError
+    from envwatch.schedule import build_scheduler
+
+    config = _with_reports(month_store, tmp_path, f"\nreports:\n  - {job}\n")
+    with pytest.raises(ConfigError) as err:
+        build_scheduler(load_config(config), catch_up=False)
+    assert says in str(err.value) and str(config) in str(err.value)
