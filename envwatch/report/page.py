@@ -837,7 +837,7 @@ def ranking_rows(data: ReportData) -> list[dict[str, Any]]:
                 "district": r["district"],
                 "ratio": fmt_number(None if nodata else r["good_day_ratio"], 1, "%"),
                 "days": 0 if missing(r["n_valid_days"]) else int(r["n_valid_days"]),
-                "pm25": fmt_number(None if nodata else r["pm25_mean"], 1),
+                "pm25": fmt_number(None if nodata else r["pm25_mean"], 0),  # as published
                 "ci": fmt_number(None if nodata else r["comprehensive_index"], 2),
                 "ci_rank": "—"
                 if nodata or missing(r["rank_comprehensive_index"])
