@@ -558,12 +558,18 @@ def _trend(value: float | None, previous: float | None) -> str:
 
 
 def score(
-    loaded: LoadedConfig, store: Store, period: str | Period, *, today: date | None = None
+    loaded: LoadedConfig,
+    store: Store,
+    period: str | Period,
+    *,
+    today: date | None = None,
+    previous: bool = True,
 ) -> pd.DataFrame:
     """Score every target of the configuration over `period`; one row per target.
 
     Columns: `SCORE_COLUMNS`. ``met`` is a pandas boolean, <NA> when there is no data (never
     met). ``previous`` is the value over the period before; ``trend`` ↑ ↓ → compares them.
+    `previous` False leaves both empty (NaN, '') and skips measuring the period before.
     """
     today = today or datetime.now(loaded.tz).date()
     p = period if isinstance(period, Period) else parse_period(period, today)
@@ -572,7 +578,7 @@ def score(
     for t in loaded.config.targets:
         measure = MEASURES[t.id]
         now = measure(ctx, t, p)
-        before = measure(ctx, t, p.previous())
+        before = measure(ctx, t, p.previous()) if previous else Measure(None, NO_DATA)
         rows.append(
             {
                 "period": p.label,

@@ -461,7 +461,11 @@ def scorecard(
     today = today or datetime.now(loaded.tz).date()
     period = week if isinstance(week, scoring.Period) else week_period(week, today)
     this_week = scoring.score(loaded, store, period, today=today)
-    ytd = scoring.score(loaded, store, year_to_date(period), today=today)
+    ytd = (
+        this_week
+        if period == year_to_date(period)  # a year's report: the period is the year to date
+        else scoring.score(loaded, store, year_to_date(period), today=today, previous=False)
+    )
     ops = {t.id: t.op for t in loaded.config.targets}
     merged = this_week.merge(ytd, on="target_id", suffixes=("_w", "_y"), how="left")
     out = pd.DataFrame(
@@ -500,10 +504,12 @@ def _comparisons(
     before) to the scorecard `out`: the value's text (无数据 where the store lacks it), the
     arrow from that value to this period's and whether the arrow is an improvement. For a year
     the two are the same span (the year before, to the same day)."""
-    before = scoring.score(loaded, store, period.previous(), today=today)
+    before = scoring.score(loaded, store, period.previous(), today=today, previous=False)
     spans = {"prev": before}
     if period.kind != "year":
-        spans["yoy"] = scoring.score(loaded, store, same_period_last_year(period), today=today)
+        spans["yoy"] = scoring.score(
+            loaded, store, same_period_last_year(period), today=today, previous=False
+        )
     else:
         spans["yoy"] = before
     now = scored.set_index("target_id")["value"]
