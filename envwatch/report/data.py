@@ -1,8 +1,11 @@
-"""What the weekly report shows, gathered from the store and the scorecard.
+"""What the report of a week, a month (月报) or a year (年报) shows, gathered from the store
+and the scorecard.
 
 Everything here is plain data (DataFrames and small dataclasses); `maps`, `charts` and the
 template turn it into the page. Dates are local calendar dates of the config's time zone; a
-week is an ISO week, Monday to Sunday. Missing values stay missing (NaN / <NA>): the page
+week is an ISO week, Monday to Sunday; the current month or year ends today. District figures
+and the city's ranking come from one place, `area_summary` (the official area values of
+`envwatch.stats`, through `air.district_summary`); the year's outlook from `envwatch.outlook`. Missing values stay missing (NaN / <NA>): the page
 writes 无数据 for them, never zero.
 """
 
