@@ -549,7 +549,8 @@ def _met(t: Target, m: Measure) -> bool | None:
     return bool(OPS[t.op](m.value, float(t.goal))) and m.extra_ok
 
 
-def _trend(value: float | None, previous: float | None) -> str:
+def trend(value: float | None, previous: float | None) -> str:
+    """↑ ↓ → from `previous` to `value`; '' when either is missing."""
     if value is None or previous is None:
         return ""
     if abs(value - previous) < 1e-9:
@@ -590,7 +591,7 @@ def score(
                 "goal": _goal_text(t),
                 "met": _met(t, now),
                 "previous": before.value if before.value is not None else float("nan"),
-                "trend": _trend(now.value, before.value),
+                "trend": trend(now.value, before.value),
                 "detail": now.detail,
                 "period_start": p.start.isoformat(),
                 "period_end": p.end.isoformat(),

@@ -357,28 +357,29 @@ def week_period(week: str, today: date) -> scoring.Period:
     return scoring.parse_period(week, today)
 
 
-def month_period(month: str, today: date) -> scoring.Period:
-    """The month `month` (``2026-11``) as a Period (the current month ends today)."""
-    if not re.fullmatch(r"\s*\d{4}-\d{1,2}\s*", month):
-        raise UsageError(f"--month '{month}' is not a month: write e.g. 2026-11")
-    period = scoring.parse_period(month, today)
+def _calendar_period(
+    option: str, text: str, pattern: str, example: str, today: date
+) -> scoring.Period:
+    """`text` as the Period of `--option` (a month or a year; the current one ends today); a
+    usage error when it is not written like `example` or has not begun."""
+    if not re.fullmatch(rf"\s*{pattern}\s*", text):
+        raise UsageError(f"--{option} '{text}' is not a {option}: write e.g. {example}")
+    period = scoring.parse_period(text, today)
     if period.start > today:
         raise UsageError(
-            f"--month {period.label} has not begun (today is {today}); choose a past month"
+            f"--{option} {period.label} has not begun (today is {today}); choose a past {option}"
         )
     return period
+
+
+def month_period(month: str, today: date) -> scoring.Period:
+    """The month `month` (``2026-11``) as a Period (the current month ends today)."""
+    return _calendar_period("month", month, r"\d{4}-\d{1,2}", "2026-11", today)
 
 
 def year_period(year: str, today: date) -> scoring.Period:
     """The year `year` (``2026``) as a Period (the current year ends today)."""
-    if not re.fullmatch(r"\s*\d{4}\s*", year):
-        raise UsageError(f"--year '{year}' is not a year: write e.g. 2026")
-    period = scoring.parse_period(year, today)
-    if period.start > today:
-        raise UsageError(
-            f"--year {period.label} has not begun (today is {today}); choose a past year"
-        )
-    return period
+    return _calendar_period("year", year, r"\d{4}", "2026", today)
 
 
 def report_period(kind: str, label: str, today: date) -> scoring.Period:
@@ -520,7 +521,8 @@ def _comparisons(
         other = frame.set_index("target_id")
         texts = other["value_text"].reindex(out["target_id"]).fillna(scoring.NO_DATA)
         trends = [
-            _arrow(_value(now.get(t)), _value(other["value"].get(t))) for t in out["target_id"]
+            scoring.trend(_value(now.get(t)), _value(other["value"].get(t)))
+            for t in out["target_id"]
         ]
         out[f"{key}_text"] = texts.to_numpy()
         out[f"{key}_trend"] = trends
@@ -533,15 +535,6 @@ def _comparisons(
 def _value(v: Any) -> float | None:
     """A scored value, None when missing."""
     return None if missing_value(v) else float(v)
-
-
-def _arrow(value: float | None, before: float | None) -> str:
-    """↑ ↓ → from `before` to `value`; '' when either is missing."""
-    if value is None or before is None:
-        return ""
-    if abs(value - before) < 1e-9:
-        return "→"
-    return "↑" if value > before else "↓"
 
 
 def _float(v: Any) -> float:
