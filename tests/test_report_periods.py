@@ -167,6 +167,10 @@ def test_month_scorecard_compares_with_last_month_and_last_year(
     assert prev and re.search(r"\d+(\.\d)?%", prev.group(1))  # October's last week has data
     assert yoy and "无数据" in yoy.group(1)  # the store has nothing of 2025
     assert "展望：" in row  # the year to date's detail carries the outlook
+    # and the key points say it in words
+    summary = _section(page, "summary")
+    assert re.search(r"环比（上月）：优良率 [\d.]+% → [\d.]+%（(上升|下降|持平)）", summary)
+    assert "同比（去年同月）：无数据（库中没有比较期的数据）。" in summary
 
 
 def test_year_page_is_a_partial_year_with_a_twelve_month_strip(

@@ -276,6 +276,7 @@ def headlines(data: ReportData) -> list[str]:
         if nodata:
             text += f"；无数据：{'、'.join(nodata)}"
         out.append(text + "。")
+    out += _comparison_sentences(data)
     out.append(_water_sentence(data))
     out.append(_zero_discharge_sentence(data))
     out.append(_zero_waste_sentence(data))
@@ -286,6 +287,38 @@ def headlines(data: ReportData) -> list[str]:
             + "；".join(f"{r.label} {r.ytd_text}（目标 {r.goal}）" for r in missed.itertuples())
             + "。"
         )
+    return out
+
+
+TREND_WORDS = {"↑": "上升", "↓": "下降", "→": "持平"}
+
+
+def _comparison_sentences(data: ReportData) -> list[str]:
+    """环比 and 同比 of the good-day ratio and PM2.5 (month and year reports), a sentence each:
+    ``环比（上月）：优良率 58.3% → 53.3%（下降）；PM2.5 59 → 72 µg/m³（上升）。``"""
+    sc = data.scorecard
+    if data.kind == "week" or "prev_text" not in sc:
+        return []
+    spans = [("prev", "环比（上月）")] if data.kind == "month" else []
+    spans.append(("yoy", "同比（去年同月）" if data.kind == "month" else "同比（上年同期）"))
+    names = {"air.good_day_ratio": "优良率", "air.pm25_annual": "PM2.5"}
+    out = []
+    for key, title in spans:
+        parts = []
+        for target_id, name in names.items():
+            row = _row(sc, target_id)
+            if row is None:
+                continue
+            before = str(row[f"{key}_text"])
+            if before == NO_DATA or row["week_text"] == NO_DATA:
+                parts.append(f"{name}无可比数据")
+                continue
+            word = TREND_WORDS.get(str(row[f"{key}_trend"]), "")
+            parts.append(f"{name} {before} → {row['week_text']}" + (f"（{word}）" if word else ""))
+        if parts and all(p.endswith("无可比数据") for p in parts):
+            out.append(f"{title}：无数据（库中没有比较期的数据）。")
+        elif parts:
+            out.append(f"{title}：" + "；".join(parts) + "。")
     return out
 
 
