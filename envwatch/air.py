@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import pandas as pd
 
-from envwatch import area
+from envwatch import area, read
 from envwatch.standards import air_stats, aqi
 from envwatch.standards import area as area_rules
 from envwatch.store import AIR_POLLUTANTS, Store
+
+_AIR_DAY = read.Scope("date", "date", "site_id", name="air_day")
 
 HOUR_PARAMETERS = (*AIR_POLLUTANTS, "aqi_published")
 
@@ -151,17 +152,6 @@ def derive_days(store: Store, site_days: pd.DataFrame, tz: str) -> int:
 # -- DataFrames for staff and for the report ------------------------------------------------------
 
 
-def _date_filter(start: date | str | None, end: date | str | None) -> tuple[str, list[Any]]:
-    where, params = [], []
-    if start is not None:
-        where.append("date >= ?")
-        params.append(str(start))
-    if end is not None:
-        where.append("date <= ?")
-        params.append(str(end))
-    return " AND ".join(where), params
-
-
 def daily(
     store: Store,
     sites: Sequence[str] | None = None,
@@ -173,16 +163,9 @@ def daily(
     Concentrations in µg/m³ (CO mg/m³) at full precision; ``date`` is a datetime64 at midnight;
     ``valid`` is bool.
     """
-    where, params = _date_filter(start, end)
-    if sites is not None:
-        where = " AND ".join(filter(None, [where, f"site_id IN ({', '.join('?' * len(sites))})"]))
-        params += list(sites)
     sql = "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)"
-    df = pd.read_sql_query(
-        sql + (f" WHERE {where}" if where else "") + " ORDER BY site_id, date",
-        store.conn,
-        params=params,
-    )
+    sql, params = read.select(sql, _AIR_DAY, "site_id, date", site_ids=sites, start=start, end=end)
+    df = pd.read_sql_query(sql, store.conn, params=params)
     df["date"] = pd.to_datetime(df["date"])
     df["valid"] = df["valid"].astype(bool)
     df["background"] = df["background"].astype(bool)
@@ -203,7 +186,7 @@ def district_daily(
         sites = sites.loc[sites["city"] == city]
     sites = sites.loc[sites["district"].notna()]
     days = daily(store, sites["site_id"].tolist(), start, end)
-    membership = area.membership_table(sites)
+    membership = area.membership_table(sites, area.stored_config(store))
     days = days.loc[area_rules.counting(days["site_id"], days["date"], membership)]
     # the coverage rule's denominator: the stations that count on some day of the period
     if len(days):

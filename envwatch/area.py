@@ -85,6 +85,18 @@ def city_name(city: Any) -> Any:
 # -- configuration ---------------------------------------------------------------------------
 
 
+def ranking_areas(loaded: LoadedConfig) -> list[tuple[str, str]]:
+    """The region city's 辖区 a ranking lists, as (level, area): its districts and counties by
+    boundary (cnmaps), then the configured groups (functional areas such as 大榭)."""
+    from envwatch import geo
+
+    region = loaded.config.region
+    districts = geo.district_boundaries(region.province, region.city)["district"].tolist()
+    return [("district", d) for d in districts] + [
+        ("group", g.name) for g in loaded.config.areas.groups
+    ]
+
+
 def sync_config(loaded: LoadedConfig, store: Store) -> bool:
     """Copy the membership rules of the configuration into the store; recompute every stored
     area value when they changed. Returns True when they changed."""
@@ -103,6 +115,9 @@ def sync_config(loaded: LoadedConfig, store: Store) -> bool:
         "city_control_levels": list(cfg.areas.city_control_levels),
         "control_levels": list(cfg.areas.control_levels),
         "groups": {g.name: list(g.stations) for g in cfg.areas.groups},
+        "membership": {
+            sid: [p.model_dump() for p in periods] for sid, periods in cfg.areas.membership.items()
+        },
     }
     text = json.dumps([conf, sites], ensure_ascii=False, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()
@@ -127,14 +142,17 @@ def sync_config(loaded: LoadedConfig, store: Store) -> bool:
     return True
 
 
-def _config(store: Store) -> dict[str, Any]:
+def stored_config(store: Store) -> dict[str, Any]:
+    """The membership rules `sync_config` copied into the store (defaults before any)."""
     text = store.get_meta("area_config")
     return {**DEFAULT_CONFIG, **(json.loads(text) if text else {})}
 
 
-def membership_table(sites: pd.DataFrame) -> pd.DataFrame:
+def membership_table(sites: pd.DataFrame, conf: dict[str, Any] | None = None) -> pd.DataFrame:
     """Dated membership rows (site_id, valid_from, valid_until, role) of the registry's air
-    stations: their `membership` periods, or 'background' always for ``background``."""
+    stations: their `membership` periods, or 'background' always for ``background``; then
+    ``areas.membership`` of the configuration (`conf`) for stations not in its sites."""
+    extra: dict[str, list[dict[str, Any]]] = (conf or {}).get("membership") or {}
     rows: list[tuple[Any, ...]] = []
     for sid, mem, bg in zip(
         sites["site_id"].tolist(),
@@ -142,8 +160,9 @@ def membership_table(sites: pd.DataFrame) -> pd.DataFrame:
         sites["background"].tolist(),
         strict=True,
     ):
-        if isinstance(mem, str) and mem:
-            for p in json.loads(mem):
+        periods = extra.get(sid) or (json.loads(mem) if isinstance(mem, str) and mem else None)
+        if periods:
+            for p in periods:
                 rows.append((sid, p.get("valid_from"), p.get("until"), p.get("role", "counts")))
         elif bg:
             rows.append((sid, None, None, "background"))
@@ -195,7 +214,7 @@ def derive(
     first … last (local dates); returns the area-days written."""
     if len(site_ids) == 0:
         return 0
-    conf = _config(store)
+    conf = stored_config(store)
     sites = store.sites("air")
     members = area_members(sites, conf)
     touched = members.loc[
@@ -204,7 +223,7 @@ def derive(
     if touched.empty:
         return 0
     members = members.merge(touched, on=["level", "area"], how="inner")
-    return _compute(store, members, membership_table(sites), first, last, tz, touched)
+    return _compute(store, members, membership_table(sites, conf), first, last, tz, touched)
 
 
 def recompute_all(store: Store, tz: str) -> int:
@@ -217,16 +236,16 @@ def recompute_all(store: Store, tz: str) -> int:
     if row is None or row[0] is None:
         return 0
     sites = store.sites("air")
-    members = area_members(sites, _config(store))
+    conf = stored_config(store)
+    members = area_members(sites, conf)
+    membership = membership_table(sites, conf)
     touched = members[["level", "area"]].drop_duplicates()
     first, last = pd.Timestamp(row[0]), pd.Timestamp(row[1])
     total = 0
     # a month at a time keeps memory flat on a national store
     for start in pd.date_range(first.to_period("M").start_time, last, freq="MS"):
         end = min(last, start + pd.offsets.MonthEnd(0))
-        total += _compute(
-            store, members, membership_table(sites), max(start, first), end, tz, touched
-        )
+        total += _compute(store, members, membership, max(start, first), end, tz, touched)
     return total
 
 

@@ -282,6 +282,33 @@ def reparse(obj: _Context, source: str | None, all_sites: bool) -> None:
 
 
 @main.command()
+@click.argument("target", metavar="RUN_ID|PAYLOAD_SHA")
+@click.option("--reason", default=None, help="Why, for the ledger (e.g. 'dated 2030 by mistake').")
+@click.option(
+    "--wait", type=float, default=600, show_default=True, help="Seconds to wait for the write lock."
+)
+@click.pass_obj
+def withdraw(obj: _Context, target: str, reason: str | None, wait: float) -> None:
+    """Take a bad payload's values back out of the store, recorded in the ledger.
+
+    TARGET is a run id (every payload of that run) or a payload's sha256 (8 or more hex
+    digits). Values a later payload revised stay; values the payload revised go back to
+    their earlier value; values only it gave are removed (kept in the revisions log).
+    Derived rows are recomputed, and `reparse` never reads the payload again.
+
+    \b
+    Example:
+      envwatch withdraw 42 --reason "file dated 2030 by mistake"
+      envwatch withdraw 3f2a9c0d
+    """
+    from envwatch.pipeline import withdraw as run_withdraw
+
+    result = run_withdraw(obj.loaded, target, reason=reason, db=obj.db, lock_timeout=wait)
+    click.echo(result.summary())
+    sys.exit(result.exit_code)
+
+
+@main.command()
 @click.argument("sql", metavar="SQL|NAME", required=False)
 @click.option(
     "--format",
@@ -300,9 +327,21 @@ def reparse(obj: _Context, source: str | None, all_sites: bool) -> None:
 @click.option(
     "--list", "list_queries", is_flag=True, help="List the canned queries (queries.yaml)."
 )
+@click.option(
+    "--time-limit",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Milliseconds the query may take before it is stopped.",
+)
 @click.pass_obj
 def query(
-    obj: _Context, sql: str | None, fmt: str, params: tuple[str, ...], list_queries: bool
+    obj: _Context,
+    sql: str | None,
+    fmt: str,
+    params: tuple[str, ...],
+    list_queries: bool,
+    time_limit: int,
 ) -> None:
     """Run read-only SQL, or a canned query by NAME, on the store (views: air_hourly, runs ...).
 
@@ -351,11 +390,11 @@ def query(
                 '(or write SQL, e.g. "select * from runs")'
             )
             return
-        df = run_canned(obj.db_path, canned, named)
+        df = run_canned(obj.db_path, canned, named, time_limit_ms=time_limit)
         if fmt == "table":
             click.echo(f"{canned.title}（{canned.name}）")
     else:
-        df = run_query(obj.db_path, sql, named)
+        df = run_query(obj.db_path, sql, named, time_limit_ms=time_limit)
     click.echo(format_result(df, fmt))
 
 
@@ -653,7 +692,8 @@ def serve(obj: _Context, port: int, no_sql: bool, time_limit: int, tiles: str | 
     "--table",
     required=True,
     help="What to export: air_hourly, air_daily, water_samples, water_periods, scorecard, "
-    "runs, sites, observations, revisions.",
+    "runs, sites, observations, revisions, outfall_inspections, zero_discharge_zones, "
+    "zero_waste_cells, zero_waste_indicators.",
 )
 @click.option(
     "--format",

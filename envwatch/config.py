@@ -13,7 +13,7 @@ Relative paths in the file (store, folders, station lists) are relative to the f
 from __future__ import annotations
 
 import difflib
-import re
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,25 +23,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from envwatch.cron import CronExpr
+from envwatch.duration import Duration, parse_duration
 from envwatch.errors import ConfigError
+from envwatch.geo import CHINA_LAT, CHINA_LON
+from envwatch.sources import registry as source_registry
 
 DEFAULT_CONFIG = "stations.yaml"
 
-# China's extent, generous by a fraction of a degree: a point outside is a typo (swapped lon/lat,
-# a missing digit) or coordinates of another country.
-CHINA_LON = (73.4, 135.1)
-CHINA_LAT = (3.8, 53.6)
-
-SOURCE_KINDS = (
-    "cnemc-air-archive",
-    "cnemc-air-live",
-    "cnemc-water",
-    "lab-sheet",
-    "outfall-sheet",
-    "zone-sheet",
-    "indicator-sheet",
-    "cells-sheet",
-)
+# The kinds come from the source registry (one entry per kind, envwatch/sources/registry.py).
+SOURCE_KINDS = tuple(source_registry.KINDS)
 
 # The targets envwatch knows how to score (standards/PLAN.md). A target id not in this list is a
 # typo or needs code: the error says which.
@@ -57,19 +48,6 @@ KNOWN_TARGETS = (
     "zero_waste.indicators",
     "zero_waste.cells",
 )
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(text: str | int | float) -> timedelta:
-    """Parse ``90s``, ``30m``, ``6h``, ``2d``, ``1w`` or a number of seconds."""
-    if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    m = _DURATION.match(str(text))
-    if not m:
-        raise ValueError(f"'{text}' is not a duration: write e.g. 6h, 2d or 1w")
-    return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
 
 
 class _Strict(BaseModel):
@@ -203,10 +181,12 @@ class Source(_Strict):
     url: str | None = None
     folder: str | None = None
     station_list: str | None = None
-    schedule: str | None = None
-    lookback: str = "2d"
+    # A crontab expression (envwatch.cron), checked when the file loads.
+    schedule: CronExpr | None = None
+    # Durations (envwatch.duration): 2d, 36h, 1w ...; held in seconds.
+    lookback: Duration = 2 * 86400.0
     # A daily run fills gaps up to this far back by itself; older gaps need `envwatch backfill`.
-    max_catchup: str = "31d"
+    max_catchup: Duration = 31 * 86400.0
     area_id: str | None = None
     page_size: int | None = Field(default=None, ge=1)
     # HTTP settings (envwatch.http.HttpPolicy field names: read_timeout, retries, min_interval,
@@ -218,14 +198,9 @@ class Source(_Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        if v not in SOURCE_KINDS:
-            raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, SOURCE_KINDS)}")
-        return v
-
-    @field_validator("lookback", "max_catchup")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
+        kinds = tuple(source_registry.KINDS)  # a kind registered after import counts too
+        if v not in kinds:
+            raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, kinds)}")
         return v
 
     @field_validator("http")
@@ -237,16 +212,6 @@ class Source(_Strict):
             policy_from_config(v)
         except ConfigError as e:
             raise ValueError(str(e)) from None
-        return v
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, v: str | None) -> str | None:
-        if v is not None and len(v.split()) != 5:
-            raise ValueError(
-                f"schedule '{v}' is not a cron expression: write five fields, "
-                "minute hour day month weekday, e.g. '30 7 * * *'"
-            )
         return v
 
     @property
@@ -340,6 +305,8 @@ class Areas(_Strict):
         default_factory=lambda: list[ControlLevel](["国控", "省控", "市控"]), min_length=1
     )
     groups: list[AreaGroup] = Field(default_factory=list)
+    # dated membership of stations not listed in `sites` (other cities' stations of a feed)
+    membership: dict[str, list[MembershipPeriod]] = Field(default_factory=dict)
 
 
 class Config(_Strict):
@@ -601,7 +568,17 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
         raise ConfigError("\n".join(msgs)) from None
     loaded = LoadedConfig(config=config, path=p.resolve(), lines=lines)
     _check_unique(loaded, p)
+    register_secrets(config)
     return loaded
+
+
+def register_secrets(config: Config) -> None:
+    """Make the values of the environment variables named in ``secrets:`` known to
+    `envwatch.redaction`: no message, log or error of this process shows them from now on."""
+    from envwatch.redaction import register
+
+    names = {name for source in config.sources for name in source.secrets}
+    register({name: os.environ.get(name, "") for name in sorted(names)})
 
 
 def _check_unique(loaded: LoadedConfig, p: Path) -> None:
@@ -624,9 +601,8 @@ def _check_unique(loaded: LoadedConfig, p: Path) -> None:
             else:
                 first[value] = line or 0
     for i, src in enumerate(c.sources):
-        if src.kind in ("cnemc-air-archive", "cnemc-air-live", "cnemc-water") and not (
-            src.url or src.folder
-        ):
+        entry = source_registry.get(src.kind)
+        if entry is not None and not entry.staff_sheet and not (src.url or src.folder):
             msgs.append(
                 f"{p}:{loaded.line_of('sources', i)}: sources[{i}]: source '{src.name}' needs "
                 "url or folder: where to fetch from"
@@ -639,17 +615,29 @@ def _check_unique(loaded: LoadedConfig, p: Path) -> None:
 def _membership_problems(loaded: LoadedConfig, p: Path) -> list[str]:
     """Overlapping membership periods of a station, and area groups that clash."""
     msgs: list[str] = []
-    for i, site in enumerate(loaded.config.sites):
-        periods = sorted(enumerate(site.membership or []), key=lambda jp: jp[1].valid_from or "")
+    areas = loaded.config.areas
+    listed: list[tuple[str, list[MembershipPeriod], tuple[str | int, ...]]] = [
+        (site.id, site.membership or [], ("sites", i, "membership"))
+        for i, site in enumerate(loaded.config.sites)
+    ]
+    listed += [(sid, ps, ("areas", "membership", sid)) for sid, ps in areas.membership.items()]
+    for sid, members, at in listed:
+        periods = sorted(enumerate(members), key=lambda jp: jp[1].valid_from or "")
         for (j0, a), (j1, b) in zip(periods, periods[1:], strict=False):
             if (b.valid_from or "") <= (a.until or "9999-12-31"):
-                line = loaded.line_of("sites", i, "membership", j1)
+                line = loaded.line_of(*at, j1)
                 msgs.append(
-                    f"{p}:{line}: sites[{i}].membership[{j1}]: site {site.id}: the period from "
-                    f"{b.valid_from or 'the start'} overlaps membership[{j0}] (until "
+                    f"{p}:{line}: {_fmt_loc((*at, j1))}: site {sid}: the period from "
+                    f"{b.valid_from or 'the start'} overlaps {_fmt_loc((*at, j0))} (until "
                     f"{a.until or 'open'}); end the earlier one the day before the later one starts"
                 )
-    areas = loaded.config.areas
+    for i, site in enumerate(loaded.config.sites):
+        if site.id in areas.membership:
+            msgs.append(
+                f"{p}:{loaded.line_of('areas', 'membership', site.id)}: areas.membership."
+                f"{site.id}: the site is listed in sites (line {loaded.line_of('sites', i)}); "
+                "give its membership there and remove it here"
+            )
     seen: dict[str, int] = {}
     for k, g in enumerate(areas.groups):
         line = loaded.line_of("areas", "groups", k, "name")

@@ -30,6 +30,7 @@ import pandas as pd
 from envwatch import stats, water
 from envwatch.config import LoadedConfig, Target
 from envwatch.errors import UsageError
+from envwatch.standards.aqi import round_half_even
 from envwatch.store import Store, iso, utcnow
 
 SCORE_COLUMNS = (
@@ -237,6 +238,8 @@ class _Context:
 
 
 def _fmt(value: float, digits: int = 1) -> str:
+    # rounded once from full precision, half to even as published (GB/T 8170)
+    value = float(round_half_even(value, digits))
     return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
 
 

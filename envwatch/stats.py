@@ -441,7 +441,8 @@ def ranking_areas(
     members = members.loc[members["level"].isin(["district", "group"])]
     days = pd.date_range(pd.Timestamp(since), pd.Timestamp(until), freq="D")
     grid = members.merge(pd.DataFrame({"date": days}), how="cross")
-    counts = area_rules.counting(grid["site_id"], grid["date"], area.membership_table(sites))
+    membership = area.membership_table(sites, conf)
+    counts = area_rules.counting(grid["site_id"], grid["date"], membership)
     reported = {
         str(r[0])
         for r in store.conn.execute(
@@ -463,10 +464,9 @@ def ranking_areas(
 
 def city_districts(loaded: LoadedConfig) -> list[str]:
     """The districts of the configuration's region city (cnmaps boundaries)."""
-    from envwatch.geo import district_boundaries
+    from envwatch import area
 
-    region = loaded.config.region
-    return list(district_boundaries(region.province, region.city)["district"])
+    return [name for level, name in area.ranking_areas(loaded) if level == "district"]
 
 
 def rank(

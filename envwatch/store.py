@@ -14,6 +14,14 @@ Layout (schema version in ``PRAGMA user_version``; `migrate()` brings any older 
 - ``sites``: the registry (from stations.yaml, plus sites added from feeds and sheets).
 - derived tables (``air_hour`` ...) are recomputed for the keys a run touched, in the same
   transaction as the observations.
+- the public views (``air_hourly`` ...) are declared in `envwatch.schema` (columns, types,
+  descriptions, SQL); `migrate` re-creates them whenever that declaration changes.
+
+Plain ``sqlite3``, no sqlite-utils: the write path is ``executemany`` in key order (measured
+faster than ``upsert_all``), migrations are numbered scripts under ``PRAGMA user_version``,
+and full-text search would not serve staff (FTS5's default tokenizer keeps a run of Chinese
+characters as one token, so 医院 would not find 龙赛医院; the trigram one would, at the cost
+of an index kept by triggers on every write; Datasette's ``name__contains`` filter finds it).
 
 Concurrency: WAL mode, a busy timeout, write transactions taken with ``BEGIN IMMEDIATE``, and a
 lock file per store so that overlapping ingest runs queue instead of interleaving.
@@ -36,11 +44,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlite_utils
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
+from envwatch import read
 from envwatch.errors import LockTimeout, StoreError
+from envwatch.schema import RELATIONS, view_sql
 from envwatch.sources.base import Reject
 from envwatch.standards.water import PARAMETERS as WATER_PARAMETERS
 
@@ -77,30 +86,10 @@ HOUR_INPUTS: dict[str, tuple[str, str]] = {
     "so2_24h": ("so2", "24h"),
 }
 
-SITE_COLUMNS = (
-    "site_id",
-    "name",
-    "kind",
-    "lon",
-    "lat",
-    "crs_source",
-    "province",
-    "city",
-    "district",
-    "district_source",
-    "background",
-    "basin",
-    "river",
-    "control_level",
-    "water_type",
-    "water_type_guessed",
-    "target_class",
-    "zone",
-    "receiving_water",
-    "outfall_type",
-    "origin",
-    "membership",
+SITE_COLUMNS = tuple(
+    c.name for t in RELATIONS if t.name == "sites" for c in t.columns if c.name != "updated_at"
 )
+"""The registry's columns a site row carries (``updated_at`` is set by the store)."""
 
 _SCHEMA_V1 = """
 CREATE TABLE parameters (
@@ -423,6 +412,8 @@ CREATE TABLE outfall_check (
 _AREA_VALUES_HOUR = ("pm25", "pm10", "so2", "no2", "co", "o3")
 _AREA_VALUES_DAY = ("pm25", "pm10", "so2", "no2", "co", "o3_1h_max", "o3_8h_max")
 
+# Area values (envwatch.area): city, district and group values as published, with full
+# precision in *_exact; and the dated membership of a site (JSON, see config.MembershipPeriod).
 _SCHEMA_V7 = (
     """
 ALTER TABLE sites ADD COLUMN membership TEXT;
@@ -476,6 +467,38 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def cannot_open(path: Path, error: sqlite3.Error, *, writing: bool) -> str:
+    """A one-line message for a store SQLite could not open, saying what to do.
+
+    A store in WAL mode needs its folder writable even to be read: SQLite keeps
+    ``NAME-shm`` and ``NAME-wal`` beside it.
+    """
+    folder = path.resolve().parent
+    if path.exists() and not path.is_file():
+        return f"{path}: not a file (a folder, a device or a pipe); give the path of the store"
+    what = "cannot write the store" if writing else "cannot read the store"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"{path}: {what}: its folder {folder} is read-only for this user, and SQLite needs "
+            f"to create {path.name}-shm and {path.name}-wal beside the store even to read it; "
+            "make the folder writable for this user, or copy the store into a writable folder "
+            "and give that copy with --db"
+        )
+    if writing and path.exists() and not os.access(path, os.W_OK):
+        return (
+            f"{path}: cannot write the store: the file is read-only for this user ({error}); "
+            "make it writable (chmod u+w), or use --db PATH"
+        )
+    if "not a database" in str(error) or "malformed" in str(error):
+        return f"{path}: not an envwatch store or not a SQLite file ({error})"
+    if writing and isinstance(error, sqlite3.OperationalError):
+        return (
+            f"{path}: cannot write the store ({error}); the store and its folder must be "
+            "writable by this user: fix the permissions, or use --db PATH"
+        )
+    return f"{path}: cannot open the store ({error}); check the path and its permissions"
+
+
 def utcnow() -> datetime:
     """Now, as an aware UTC datetime."""
     return datetime.now(UTC)
@@ -516,7 +539,6 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path, *, utc_offset_minutes: int = 480):
         self.conn = conn
         self.path = path
-        self.db = sqlite_utils.Database(conn)
         self.utc_offset_minutes = utc_offset_minutes
         self._depth = 0
 
@@ -537,8 +559,9 @@ class Store:
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.DatabaseError as e:
+            # a store in a read-only folder (no -wal file), a locked or unreadable file
             conn.close()
-            raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
+            raise StoreError(cannot_open(p, e, writing=True)) from None
         if mode.lower() != "wal":
             conn.close()
             raise StoreError(f"{p}: could not switch the store to WAL mode (got {mode})")
@@ -549,7 +572,14 @@ class Store:
         # a small one (measured in benchmarks/bench_scale.py).
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         store = cls(conn, p, utc_offset_minutes=utc_offset_minutes)
-        store.migrate()
+        try:
+            store.migrate()
+        except sqlite3.OperationalError as e:
+            conn.close()
+            raise StoreError(
+                f"{p}: cannot write the store ({e}); free disk space, or make the store and its "
+                "folder writable by this user, or use --db PATH"
+            ) from None
         return store
 
     @classmethod
@@ -558,13 +588,15 @@ class Store:
         p = Path(path)
         if not p.exists():
             raise StoreError(f"{p}: no store here; run `envwatch init` or `envwatch ingest` first")
+        if not p.is_file():  # a FIFO would block the open forever
+            raise StoreError(cannot_open(p, sqlite3.OperationalError("not a file"), writing=False))
         try:
             conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA query_only = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
+            raise StoreError(cannot_open(p, e, writing=False)) from None
         if version == 0:
             raise StoreError(f"{p}: not an envwatch store (no schema); run `envwatch init`")
         return cls(conn, p, utc_offset_minutes=utc_offset_minutes)
@@ -603,7 +635,7 @@ class Store:
                 for statement in _statements(MIGRATIONS[version]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version + 1}")
-        views = self._view_sql()
+        views = view_sql(self.utc_offset_minutes)
         digest = hashlib.sha256(
             repr((sorted(PARAMETERS.items()), sorted(views.items()))).encode()
         ).hexdigest()
@@ -619,103 +651,6 @@ class Store:
                 self.conn.execute(f"DROP VIEW IF EXISTS {name}")
                 self.conn.execute(f"CREATE VIEW {name} AS {sql}")
             self.set_meta("views_sha256", digest)
-
-    def _view_sql(self) -> dict[str, str]:
-        off = f"'{self.utc_offset_minutes:+d} minutes'"
-        views = {
-            "runs": """
-                SELECT id, source, started_at, finished_at, status, fetched, new, revised,
-                       unchanged, rejected, error, window_start, window_end, payloads,
-                       mismatches, faults
-                FROM run_ledger WHERE dry_run = 0""",
-            "air_hourly": f"""
-                SELECT h.site_id, s.name AS site_name, s.district,
-                       strftime('%Y-%m-%d %H:%M', h.period_end, 'unixepoch', {off}) AS time_local,
-                       {_published("h.pm25")} AS pm25, {_published("h.pm10")} AS pm10,
-                       {_published("h.so2")} AS so2, {_published("h.no2")} AS no2,
-                       {_published("h.co", 1)} AS co, {_published("h.o3")} AS o3,
-                       h.aqi, h.category,
-                       h.primary_pollutant, h.rules, h.aqi_published, h.period_end,
-                       h.pm25 AS pm25_exact, h.pm10 AS pm10_exact, h.so2 AS so2_exact,
-                       h.no2 AS no2_exact, h.co AS co_exact, h.o3 AS o3_exact
-                FROM air_hour h LEFT JOIN sites s ON s.site_id = h.site_id""",
-            # Concentrations as published (GB/T 8170 half to even, once, from full
-            # precision: integers, CO 0.1); full precision in the *_exact columns.
-            "air_daily": f"""
-                SELECT d.site_id, s.name AS site_name, s.district, d.date, d.rules,
-                       {_published("d.pm25")} AS pm25, {_published("d.pm10")} AS pm10,
-                       {_published("d.so2")} AS so2, {_published("d.no2")} AS no2,
-                       {_published("d.co", 1)} AS co, {_published("d.o3_1h_max")} AS o3_1h_max,
-                       {_published("d.o3_8h_max")} AS o3_8h_max, d.aqi, d.category,
-                       d.primary_pollutant, d.valid, d.exceeding, s.background,
-                       d.pm25 AS pm25_exact, d.pm10 AS pm10_exact, d.so2 AS so2_exact,
-                       d.no2 AS no2_exact, d.co AS co_exact, d.o3_1h_max AS o3_1h_max_exact,
-                       d.o3_8h_max AS o3_8h_max_exact
-                FROM air_day d LEFT JOIN sites s ON s.site_id = d.site_id""",
-            # City, district and group values as published (envwatch.standards.area); the
-            # tables keep full precision in *_exact columns.
-            "area_hourly": f"""
-                SELECT level, area,
-                       strftime('%Y-%m-%d %H:%M', period_end, 'unixepoch', {off}) AS time_local,
-                       rules, CAST(pm25 AS INTEGER) AS pm25, CAST(pm10 AS INTEGER) AS pm10,
-                       CAST(so2 AS INTEGER) AS so2, CAST(no2 AS INTEGER) AS no2, co,
-                       CAST(o3 AS INTEGER) AS o3, aqi, category, primary_pollutant, n_stations
-                FROM area_hour""",
-            "area_daily": """
-                SELECT level, area, date, rules, CAST(pm25 AS INTEGER) AS pm25,
-                       CAST(pm10 AS INTEGER) AS pm10, CAST(so2 AS INTEGER) AS so2,
-                       CAST(no2 AS INTEGER) AS no2, co, CAST(o3_1h_max AS INTEGER) AS o3_1h_max,
-                       CAST(o3_8h_max AS INTEGER) AS o3_8h_max, aqi, category,
-                       primary_pollutant, valid, n_stations
-                FROM area_day""",
-            "water_samples": f"""
-                SELECT w.site_id, s.name AS site_name, s.water_type,
-                       strftime('%Y-%m-%d %H:%M', w.period_end, 'unixepoch', {off}) AS time_local,
-                       w.source, w.kind, w.temp, w.ph, w.do, w.codmn, w.cod, w.bod5, w.nh3n, w.tp, w.tn, w.cu, w.zn, w.f, w.se, w."as", w.hg, w.cd, w.cr6, w.pb, w.cn, w.phenol, w.oil, w.las, w.s2, w.fcoli, w.cond, w.turb, w.chla, w.algae,
-                       w.class, w.class_label, w.main_pollutants, w.status, w.class_published,
-                       w.qc_withheld, w.below_detection, s.control_level, s.target_class,
-                       s.province, s.basin, s.district, w.period_end
-                FROM water_sample w LEFT JOIN sites s ON s.site_id = w.site_id""",
-            "scorecard": """
-                SELECT period, target_id, label, value, value_text, unit, goal,
-                       CASE met WHEN 1 THEN 1 WHEN 0 THEN 0 END AS met, previous, trend, detail,
-                       period_start, period_end, computed_at
-                FROM score""",
-            "outfall_inspections": f"""
-                SELECT c.site_id, s.name AS outfall_name, s.zone, s.outfall_type,
-                       s.receiving_water, s.district,
-                       strftime('%Y-%m-%d %H:%M', c.period_end, 'unixepoch', {off}) AS time_local,
-                       CASE c.rain WHEN 1 THEN '雨天' WHEN 0 THEN '晴天' END AS weather,
-                       c.discharging, c.flow, c.nh3n, c.cod, c.tp, c.violation, c.period_end
-                FROM outfall_check c LEFT JOIN sites s ON s.site_id = c.site_id""",
-            "zero_discharge_zones": """
-                SELECT zone_id, name, zone_type, status, town, started_on, due_on, accepted_on,
-                       reinspected_on, lon, lat, district, geometry FROM zones""",
-            "zero_waste_cells": """
-                SELECT cell_id, name, cell_type, address, status, built_on, lon, lat, district
-                FROM cells""",
-            "zero_waste_indicators": f"""
-                SELECT o.parameter AS indicator_id, p.name AS indicator, o.averaging AS period_kind,
-                       CASE o.averaging
-                         WHEN 'year' THEN strftime('%Y', o.period_end - 1, 'unixepoch', {off})
-                         WHEN 'month' THEN strftime('%Y-%m', o.period_end - 1, 'unixepoch', {off})
-                         ELSE strftime('%Y', o.period_end - 1, 'unixepoch', {off}) || '-Q' ||
-                              ((cast(strftime('%m', o.period_end - 1, 'unixepoch', {off}) AS INTEGER) + 2) / 3)
-                       END AS period,
-                       o.value, p.unit, o.flag, o.site_id AS area, o.period_end
-                FROM sites a
-                CROSS JOIN observations o ON o.site_id = a.site_id
-                JOIN parameters p ON p.code = o.parameter
-                WHERE a.kind = 'area' AND p.kind = 'indicator'""",
-            "water_periods": """
-                SELECT p.site_id, s.name AS site_name, s.water_type, p.kind, p.period,
-                       p.n_samples, p.class, p.class_label, p.status, p.main_pollutants,
-                       s.control_level, s.target_class,
-                       CASE WHEN s.target_class IS NULL OR p.class IS NULL THEN NULL
-                            ELSE p.class <= s.target_class END AS meets_target
-                FROM water_period p LEFT JOIN sites s ON s.site_id = p.site_id""",
-        }
-        return views
 
     # -- transactions and locks ----------------------------------------------------------------
 
@@ -745,21 +680,53 @@ class Store:
             self.conn.execute(f"RELEASE sp{depth}")
 
     @contextlib.contextmanager
-    def writer_lock(self, timeout: float = 600.0) -> Iterator[None]:
-        """Hold the store's writer lock (a file beside the store); wait at most `timeout` s."""
+    def writer_lock(
+        self, timeout: float = 600.0, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Hold the store's writer lock (a file beside the store); wait at most `timeout` s.
+
+        When another process holds it, `on_wait` is told at once who (the run, its source and
+        process id, from the ledger) and for how long this one waits.
+        """
         lock = FileLock(str(self.path) + ".lock")
         try:
-            lock.acquire(timeout=timeout)
+            try:
+                lock.acquire(timeout=0)
+            except FileLockTimeout:
+                if timeout <= 0:
+                    raise
+                if on_wait is not None:
+                    on_wait(f"{self.holder()}; up to {timeout:.0f} s")
+                lock.acquire(timeout=timeout)
         except FileLockTimeout:
             raise LockTimeout(
                 f"{self.path}: another envwatch run has held the store's write lock for over "
                 f"{timeout:.0f} s; let it finish (see `envwatch status`) or remove {lock.lock_file} "
                 "if no envwatch process is running"
             ) from None
+        except OSError as e:
+            raise StoreError(
+                f"{lock.lock_file}: cannot create the store's lock file ({e.strerror}); "
+                "the store's folder must be writable: fix its permissions or use --db PATH"
+            ) from None
         try:
             yield
         finally:
             lock.release()
+
+    def holder(self) -> str:
+        """Who is most likely holding the writer lock, from the newest running run."""
+        try:
+            row = self.conn.execute(
+                "SELECT id, source, pid FROM run_ledger WHERE status = 'running' "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.Error:
+            row = None
+        if row is None:
+            return "waiting for another envwatch process to release the store's write lock"
+        pid = f" (pid {row[2]})" if row[2] is not None else ""
+        return f"waiting for run {row[0]} of {row[1]}{pid} to finish"
 
     # -- sites ---------------------------------------------------------------------------------
 
@@ -1070,11 +1037,120 @@ class Store:
         averaging: str | None = None,
     ) -> pd.DataFrame:
         """Stored observations, filtered; period_end as Unix seconds (UTC), start < t <= end."""
-        where, params = _filters(sites, parameters, start, end, averaging)
-        sql = "SELECT site_id, parameter, averaging, period_end, value, flag FROM observations" + (
-            " WHERE " + " AND ".join(where) if where else ""
+        sql, params = read.select(
+            "SELECT site_id, parameter, averaging, period_end, value, flag FROM observations",
+            _BY_PERIOD_END,
+            site_ids=sites,
+            parameters=parameters,
+            averaging=averaging,
+            after=start,
+            upto=end,
         )
         return pd.read_sql_query(sql, self.conn, params=params)
+
+    # -- withdrawing payloads ------------------------------------------------------------------
+
+    _KEYS_CTE = (
+        "WITH k AS (SELECT json_extract(value, '$[0]') AS site_id, "
+        "json_extract(value, '$[1]') AS parameter, json_extract(value, '$[2]') AS averaging, "
+        "json_extract(value, '$[3]') AS period_end FROM json_each(?)) "
+    )
+
+    @staticmethod
+    def _keys_json(keys: pd.DataFrame) -> str:
+        return json.dumps(
+            list(
+                zip(
+                    keys["site_id"].tolist(),
+                    keys["parameter"].tolist(),
+                    keys["averaging"].tolist(),
+                    [int(t) for t in keys["period_end"].tolist()],
+                    strict=True,
+                )
+            ),
+            ensure_ascii=False,
+        )
+
+    def _at_keys(self, table: str, columns: Sequence[str], keys: pd.DataFrame) -> pd.DataFrame:
+        """Rows of `table` (which has the KEY columns) at `keys`, one query by primary key."""
+        on = " AND ".join(f"t.{c} = k.{c}" for c in KEY)
+        rows = self.conn.execute(
+            self._KEYS_CTE + f"SELECT {', '.join('t.' + c for c in columns)} "
+            f"FROM k JOIN {table} t ON {on}",
+            (self._keys_json(keys),),
+        ).fetchall()
+        return pd.DataFrame(rows, columns=list(columns))
+
+    def observations_at(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows at `keys` (KEY columns): KEY, value, flag, run_id."""
+        return self._at_keys("observations", [*KEY, "value", "flag", "run_id"], keys)
+
+    def revisions_at(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """The revisions logged at `keys`: id, KEY, old_value, old_flag, old_run_id."""
+        cols = ["id", *KEY, "old_value", "old_flag", "old_run_id"]
+        return self._at_keys("revisions", cols, keys)
+
+    def archived_payloads_of_run(self, run_id: int) -> set[str]:
+        """The sha256 of the payloads a run stored (ok or partial)."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT sha256 FROM run_payloads WHERE run_id = ? AND sha256 IS NOT NULL "
+                "AND status IN ('ok', 'partial')",
+                (run_id,),
+            )
+        }
+
+    def keys_written_by_run(self, run_id: int) -> pd.DataFrame:
+        """Every key a run wrote: those it holds now and those it revised (a full scan)."""
+        rows = self.conn.execute(
+            "SELECT site_id, parameter, averaging, period_end FROM observations WHERE run_id = ? "
+            "UNION SELECT site_id, parameter, averaging, period_end FROM revisions "
+            "WHERE run_id = ?",
+            (run_id, run_id),
+        ).fetchall()
+        return pd.DataFrame(rows, columns=list(KEY))
+
+    def withdrawn_runs(self) -> set[int]:
+        """Runs every stored payload of which has been withdrawn."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT run_id FROM run_payloads WHERE sha256 IS NOT NULL "
+                "AND status IN ('ok', 'partial') GROUP BY run_id HAVING sum(sha256 NOT IN "
+                "(SELECT sha256 FROM run_payloads WHERE status = 'withdrawn')) = 0"
+            )
+        }
+
+    def withdraw_values(self, remove: pd.DataFrame, restore: pd.DataFrame, run_id: int) -> None:
+        """Delete the rows of `remove` (KEY, value, flag, run_id) and put back the earlier
+        values of `restore` (also old_value, old_flag, old_run_id); each change is a revision
+        of run `run_id` (a removed value's new_flag is ``withdrawn``)."""
+        log = (
+            "INSERT INTO revisions (run_id, site_id, parameter, averaging, period_end, "
+            "old_value, new_value, old_flag, new_flag, old_run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        where = "site_id = ? AND parameter = ? AND averaging = ? AND period_end = ?"
+        with self.transaction():
+            for *key, value, flag, rid in _columns(remove, [*KEY, "value", "flag", "run_id"]):
+                self.conn.execute(f"DELETE FROM observations WHERE {where}", key)
+                self.conn.execute(log, (run_id, *key, value, None, flag, "withdrawn", rid))
+            cols = [*KEY, "value", "flag", "run_id", "old_value", "old_flag", "old_run_id"]
+            for *key, value, flag, rid, old, old_flag, old_rid in _columns(restore, cols):
+                self.conn.execute(
+                    f"UPDATE observations SET value = ?, flag = ?, run_id = ? WHERE {where}",
+                    (old, old_flag or "", old_rid, *key),
+                )
+                self.conn.execute(log, (run_id, *key, value, old, flag, old_flag, rid))
+
+    def delete_rows(self, table: str, keys: pd.DataFrame, cols: Sequence[str]) -> None:
+        """Delete the rows of a derived table whose `cols` equal a row of `keys`."""
+        if keys.empty:
+            return
+        where = " AND ".join(f'"{c}" = ?' for c in cols)
+        with self.transaction():
+            self.conn.executemany(f"DELETE FROM {table} WHERE {where}", rows_of(keys, cols))
 
     # -- registers (zones, cells) --------------------------------------------------------------
 
@@ -1082,7 +1158,11 @@ class Store:
         self, table: str, key: str, df: pd.DataFrame, cols: Sequence[str], run_id: int
     ) -> UpsertCounts:
         """Insert or update register rows (zones, cells) by `key`; a changed row is a revision
-        (old and new kept as JSON in ``record_revisions``)."""
+        (old and new kept as JSON in ``record_revisions``).
+
+        A sheet updates only the fields it carries: a null (a column the sheet lacks, an empty
+        cell) never replaces a stored value, so a status sheet loaded after the GeoJSON outlines
+        keeps them. A row whose fields all agree with the store is unchanged."""
         counts = UpsertCounts()
         if df.empty:
             return counts
@@ -1098,8 +1178,13 @@ class Store:
         with self.transaction():
             for row in rows_of(df, cols):
                 record = dict(zip(cols, row, strict=True))
-                new_values = tuple(record[c] for c in others)
                 old = old_rows.get(record[key])
+                if old is not None:
+                    record.update(
+                        {c: o for c, o in zip(others, old, strict=True) if record[c] is None}
+                    )
+                    row = tuple(record[c] for c in cols)
+                new_values = tuple(record[c] for c in others)
                 if old is not None and tuple(old) == new_values:
                     counts.unchanged += 1
                     continue
@@ -1162,9 +1247,15 @@ class Store:
     ) -> pd.DataFrame:
         """Rows of ``air_hour`` (start < period_end <= end, Unix seconds UTC)."""
         cols = "*" if all_columns else "site_id, period_end, pm25, pm10, so2, no2, co, o3"
-        where, params = _filters(sites, None, start, end, None)
-        sql = f"SELECT {cols} FROM air_hour" + (" WHERE " + " AND ".join(where) if where else "")
-        df = pd.read_sql_query(sql + " ORDER BY site_id, period_end", self.conn, params=params)
+        sql, params = read.select(
+            f"SELECT {cols} FROM air_hour",
+            _BY_PERIOD_END,
+            "site_id, period_end",
+            site_ids=sites,
+            after=start,
+            upto=end,
+        )
+        df = pd.read_sql_query(sql, self.conn, params=params)
         for c in AIR_POLLUTANTS:
             df[c] = df[c].astype("float64")
         return df
@@ -1228,26 +1319,25 @@ class Store:
         return len(result)
 
 
+_BY_PERIOD_END = read.Scope(time_column="period_end")
+
+
 def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     """The rows of long-format `obs` that feed the hourly AQI, with their wide column name."""
-    param = obs["parameter"].to_numpy()
-    avg = obs["averaging"].to_numpy()
-    column = np.full(len(obs), None, dtype=object)
-    for name, (p, a) in HOUR_INPUTS.items():
-        column[(param == p) & (avg == a)] = name
-    out = obs[["site_id", "period_end", "value"]].copy()
-    out["column"] = column
-    return out.loc[out["column"].notna()]
-
-
-def _published(col: str, decimals: int = 0) -> str:
-    """SQL rounding `col` as published: GB/T 8170 half to even to `decimals`, after the same
-    float-noise guard as `envwatch.standards.aqi.round_half_even` (SQLite's round() rounds
-    halves away from zero). Non-negative values (concentrations); integers when decimals=0."""
-    y = f"round({col} * {10**decimals}, 6)"
-    i = f"CAST({y} AS INTEGER)"
-    even = f"(CASE WHEN {y} - {i} = 0.5 THEN {i} + {i} % 2 ELSE CAST(round({y}) AS INTEGER) END)"
-    return even if decimals == 0 else f"({even} / {10.0**decimals})"
+    # one lookup per (parameter, averaging) pair, not a string comparison per row
+    pc, params = pd.factorize(obs["parameter"])
+    ac, avgs = pd.factorize(obs["averaging"])
+    pairs = {pa: name for name, pa in HOUR_INPUTS.items()}
+    table = np.array(
+        [[pairs.get((str(p), str(a))) for a in avgs] for p in params], dtype=object
+    ).reshape(len(params), len(avgs))
+    column = table[pc, ac] if len(obs) else np.empty(0, dtype=object)
+    keep = pd.notna(column)
+    if "flag" in obs.columns:  # a flagged value (e.g. a platform's invalid mark) is not used
+        keep &= obs["flag"].fillna("").astype(str).to_numpy() == ""
+    out = obs.loc[keep, ["site_id", "period_end", "value"]].copy()
+    out["column"] = column[keep]
+    return out
 
 
 def _statements(script: str) -> list[str]:
@@ -1265,6 +1355,17 @@ def _site_value(row: dict[str, Any], col: str) -> Any:
     return v
 
 
+def _columns(df: pd.DataFrame, cols: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of `df` as tuples of plain Python values (ints for ids and times, NaN as NULL)."""
+    out = []
+    for c in cols:
+        if c in ("period_end", "run_id", "old_run_id"):
+            out.append([int(v) for v in df[c].tolist()])
+        else:
+            out.append(_nullable(df[c]) if df[c].dtype.kind == "f" else df[c].tolist())
+    return list(zip(*out, strict=True))
+
+
 def _nullable(s: pd.Series) -> list[Any]:
     return [None if v != v else v for v in s.tolist()]
 
@@ -1277,30 +1378,3 @@ def rows_of(df: pd.DataFrame, cols: Sequence[str]) -> list[tuple[Any, ...]]:
         values = col.astype(object).where(col.notna(), None).tolist()
         columns.append(values)
     return list(zip(*columns, strict=True))
-
-
-def _filters(
-    sites: Sequence[str] | None,
-    parameters: Sequence[str] | None,
-    start: int | None,
-    end: int | None,
-    averaging: str | None,
-) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if sites is not None:
-        where.append(f"site_id IN ({', '.join('?' * len(sites))})")
-        params += list(sites)
-    if parameters is not None:
-        where.append(f"parameter IN ({', '.join('?' * len(parameters))})")
-        params += list(parameters)
-    if averaging is not None:
-        where.append("averaging = ?")
-        params.append(averaging)
-    if start is not None:
-        where.append("period_end > ?")
-        params.append(int(start))
-    if end is not None:
-        where.append("period_end <= ?")
-        params.append(int(end))
-    return where, params

@@ -15,9 +15,9 @@ import pytest
 from envwatch.config import load_config
 from envwatch.errors import ConfigError
 from envwatch.pipeline import ingest, open_store, sync_sites
+from envwatch.schema import published as _published
 from envwatch.standards import area as rules
 from envwatch.standards.aqi import round_half_even
-from envwatch.store import _published
 
 from conftest import ROOT, SAMPLES, write_config
 
@@ -32,7 +32,8 @@ NINGBO = ["1234A", "1235A", "1236A", "1237A", "1238A", "1239A", "1240A", "1241A"
 def _slice(path: Path, codes: list[str], cut_after_hour: int | None = None) -> Path:
     """The 2019-02-05 archive with only `codes`' columns; cut inside the first row of the hour
     after `cut_after_hour` (a truncated download) when given."""
-    rows = list(csv.reader(gzip.open(DAY, "rt", encoding="utf-8")))
+    with gzip.open(DAY, "rt", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
     keep = [0, 1, 2] + [i for i, c in enumerate(rows[0]) if c in codes]
     lines = [",".join(r[i] for i in keep) for r in rows]
     if cut_after_hour is not None:
@@ -325,7 +326,7 @@ def test_overlapping_membership_is_refused_with_line_and_fix(tmp_path: Path) -> 
         if "2021-06-01" in t
     )
     assert f"stations.yaml:{line}: sites[3].membership[1]: site 1237A" in msg
-    assert "overlaps membership[0]" in msg and "end the earlier one the day before" in msg
+    assert "overlaps sites[3].membership[0]" in msg and "end the earlier one the day before" in msg
 
 
 def test_reversed_membership_period_is_refused(tmp_path: Path) -> None:
@@ -334,6 +335,20 @@ def test_reversed_membership_period_is_refused(tmp_path: Path) -> None:
     )
     assert "sites[3].membership[0]" in msg and "swap them" in msg
     assert "stations.yaml:" in msg
+
+
+def test_membership_of_stations_outside_sites(tmp_path: Path) -> None:
+    msg = _config_error(
+        tmp_path,
+        "    1225A: [{role: background, note: 杭州 千岛湖 对照点}]",
+        "    1225A: [{until: 2020-01-01}, {from: 2019-12-31, role: background}]\n"
+        "    1236A: [{role: background}]",
+    )
+    assert (
+        "areas.membership.1225A[1]: site 1225A" in msg
+        and "overlaps areas.membership.1225A[0]" in msg
+    )
+    assert "areas.membership.1236A: the site is listed in sites" in msg
 
 
 def test_background_and_membership_together_are_refused(tmp_path: Path) -> None:
@@ -359,10 +374,66 @@ def test_python_api_area_values(ningbo: Path) -> None:
     from envwatch.errors import UsageError
 
     with envwatch.open(ningbo) as ew:
-        city = ew.area_daily(level="city", area="宁波市", since="2019-02-05", until="2019-02-05")
+        city = ew.area_daily(
+            level="city", area="宁波市", since="2019-02-05", until="2019-02-05", exact=True
+        )
         hours = ew.area_hourly(area="镇海区", since="2019-02-05", until="2019-02-05")
         with pytest.raises(UsageError, match="did you mean '镇海区'"):
             ew.area_daily(area="镇海")
     assert len(city) == 1 and city["pm25"].iloc[0] == 32
     assert city["pm25_exact"].iloc[0] != 32  # full precision is kept
     assert len(hours) == 23 and hours["time_local"].iloc[0] == pd.Timestamp("2019-02-05 01:00")
+
+
+def test_ranking_areas_are_the_districts_and_the_groups(tmp_path: Path) -> None:
+    from envwatch.area import ranking_areas
+
+    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
+    text = text.replace("  groups: []", "  groups:\n    - {name: 大榭, stations: [1234A]}")
+    areas = ranking_areas(load_config(write_config(tmp_path, text)))
+    assert len([a for lv, a in areas if lv == "district"]) == 10
+    assert ("district", "镇海区") in areas and areas[-1] == ("group", "大榭")
+
+
+def test_groups_and_control_levels_decide_the_members() -> None:
+    """A provincial station counts in its district and groups, not in the city (issue 14)."""
+    from envwatch.area import DEFAULT_CONFIG, area_members
+
+    sites = pd.DataFrame(
+        {
+            "site_id": ["1234A", "P01", "P02", "X1"],
+            "kind": "air",
+            "city": ["宁波市", "宁波市", "宁波市", "杭州"],
+            "district": ["北仑区", "北仑区", "慈溪市", None],
+            "control_level": [None, "省控", "区控", None],
+        }
+    )
+    conf = {
+        **DEFAULT_CONFIG,
+        "region": {"city": "宁波市"},
+        "groups": {"大榭": ["P01", "P02"]},
+    }
+    got = set(map(tuple, area_members(sites, conf)[["level", "area", "site_id"]].to_numpy()))
+    assert got == {
+        ("city", "宁波市", "1234A"),
+        ("city", "杭州市", "X1"),
+        ("district", "北仑区", "1234A"),
+        ("district", "北仑区", "P01"),
+        ("group", "大榭", "P01"),  # P02 is 区控: not among the levels that count by default
+    }
+
+
+def test_a_configured_group_gets_its_values(tmp_path: Path) -> None:
+    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
+    text = text.replace("  groups: []", "  groups:\n    - {name: 大榭, stations: [1234A]}")
+    loaded = load_config(write_config(tmp_path, text))
+    ingest(
+        loaded, "cnemc-air-archive", files=[_slice(tmp_path / "china_sites_20190205.csv", NINGBO)]
+    )
+    with sqlite3.connect(tmp_path / "envwatch.db") as c:
+        rows = c.execute(
+            "select g.pm25, g.aqi, d.pm25, d.aqi from area_daily g join area_daily d "
+            "using (date) where g.area = '大榭' and g.level = 'group' and d.area = '北仑区' "
+            "and date = '2019-02-05'"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][:2] == rows[0][2:]  # 大榭 here is 1234A alone, as 北仑区
