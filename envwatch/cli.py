@@ -562,30 +562,79 @@ def stats(
     help="ISO week, e.g. 2026-W47. Default: the last complete week (config time zone).",
 )
 @click.option(
+    "--month",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Monthly report (月报), e.g. 2026-11; --month alone: the last complete month.",
+)
+@click.option(
+    "--year",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Annual report (年报), e.g. 2026 (the current year: to today); --year alone: last year.",
+)
+@click.option(
     "--out",
     default="maps",
     show_default=True,
     type=click.Path(file_okay=False),
     help="Folder for the report (created if missing).",
 )
+@click.option(
+    "--pdf",
+    "pdf",
+    is_flag=True,
+    help="Also print it to an A4 PDF beside the HTML (headless Chromium; exit 1 without it).",
+)
 @click.pass_obj
-def report(obj: _Context, week: str | None, out: str) -> None:
-    """Write the weekly HTML report (one file, Simplified Chinese, opens offline).
+def report(
+    obj: _Context,
+    week: str | None,
+    month: str | None,
+    year: str | None,
+    out: str,
+    pdf: bool,
+) -> None:
+    """Write the HTML report of a week, a month or a year (one file, Simplified Chinese,
+    opens offline).
 
-    The file is OUT/envwatch-YYYY-Www.html: scorecard, map of the city's districts, stations
-    and sections, daily charts, tables of problems and the data's freshness. Set
-    ENVWATCH_TIANDITU_KEY to add a Tianditu street layer (off until switched on; needs the
-    network). Prints the path of the file.
+    The file is OUT/envwatch-2026-W47.html, OUT/envwatch-2026-11.html or
+    OUT/envwatch-2026.html: scorecard, map of the city's districts, stations and sections,
+    daily charts, tables of problems and the data's freshness; a month or a year adds 同比 and
+    环比, the districts' ranking, a calendar (month) or a 12-month strip (year), and the
+    year's outlook against the plan. --week, --month and --year exclude each other (none: the
+    last complete week). --pdf also writes the PDF beside it; without Chromium it says so,
+    keeps the HTML and exits 1. Set ENVWATCH_TIANDITU_KEY to add a Tianditu street layer (off
+    until switched on; needs the network). Prints the path of each file written.
 
     \b
     Examples:
       envwatch report
       envwatch report --week 2026-W47 --out maps/
+      envwatch report --month 2026-11 --pdf
+      envwatch report --year 2026
     """
-    from envwatch.report import write_report
+    from envwatch.report import BrowserMissing, PrintFailed, write_pdf, write_report
 
-    path = write_report(obj.loaded, obj.db_path, week, Path(out))
+    chosen = [
+        (k, v) for k, v in (("week", week), ("month", month), ("year", year)) if v is not None
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError(
+            "--week, --month and --year exclude each other; give one "
+            f"(got {' and '.join('--' + k for k, _ in chosen)})"
+        )
+    kind, label = chosen[0] if chosen else ("week", None)
+    path = write_report(obj.loaded, obj.db_path, label or None, Path(out), kind=kind)
     click.echo(str(path))
+    if pdf:
+        try:
+            click.echo(str(write_pdf(path)))
+        except (BrowserMissing, PrintFailed) as err:
+            click.echo(f"envwatch report: {err}", err=True)
+            sys.exit(1)
 
 
 @main.command()

@@ -219,6 +219,27 @@ class Source(_Strict):
         return parse_duration(self.lookback)
 
 
+class ReportJob(_Strict):
+    """A report the scheduler (`envwatch schedule`) writes: the last complete `period` (week,
+    month or year) when the job runs, on `schedule` (five-field cron in the config's time
+    zone), into `out` (relative to this file's folder), with the A4 PDF beside it when `pdf`."""
+
+    period: Literal["week", "month", "year"]
+    schedule: str
+    out: str = "maps"
+    pdf: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(
+                f"schedule '{v}' is not a cron expression: write five fields, "
+                "minute hour day month weekday, e.g. '0 8 2 * *' (08:00 on the 2nd)"
+            )
+        return v
+
+
 class Target(_Strict):
     """A goal of the plan, scored per period. `op` compares the measured value with `goal`."""
 
@@ -309,6 +330,8 @@ class Config(_Strict):
     areas: Areas = Field(default_factory=Areas)
     # 综合指数: the denominators Si by rule set, replacing envwatch's defaults (the 2012 ones)
     index_denominators: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # reports the scheduler writes (envwatch schedule): 月报 on the 2nd, 年报 in January, ...
+    reports: list[ReportJob] = Field(default_factory=list)
 
     @field_validator("index_denominators", mode="before")
     @classmethod

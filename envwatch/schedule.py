@@ -561,6 +561,7 @@ def build_scheduler(
             loaded.config.timezone,
             "now" if first else nxt.astimezone(tz).strftime("%Y-%m-%d %H:%M") if nxt else "never",
         )
+    _add_report_jobs(scheduler, loaded, db, now)
     if scheduler.unscheduled:
         log.info(
             "not scheduled (no `schedule:` in %s; run them with `envwatch ingest`): %s",
@@ -574,6 +575,91 @@ def build_scheduler(
             loaded.path,
         )
     return scheduler
+
+
+def report_job_id(index: int, period: str) -> str:
+    """The scheduler's id of the report job `index` of stations.yaml: ``report:month:0``."""
+    return f"report:{period}:{index}"
+
+
+def run_report(
+    loaded: LoadedConfig,
+    index: int,
+    *,
+    db: str | Path | None = None,
+    runs: _Runs | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
+    """The scheduled report job `index` of ``reports:``: the last complete week, month or year
+    at `now` (default: the current time), written under the job's `out`, and its PDF when
+    `pdf`. Logged on ``envwatch.schedule``; never raises: a report that fails (no data for the
+    period, no Chromium) is logged at ERROR and what was written is returned."""
+    from envwatch.report import write_pdf, write_report
+
+    job = loaded.config.reports[index]
+    name = f"report {job.period}"
+    runs = runs or _Runs()
+    if runs.stopping:
+        log.info("%s: not started, the scheduler is stopping", name)
+        return []
+    written: list[Path] = []
+    out = loaded.resolve(job.out)
+    assert out is not None
+    with runs.running(name, isolated=False):
+        started = time.monotonic()
+        try:
+            written.append(
+                write_report(loaded, db or loaded.store_path, None, out, kind=job.period, now=now)
+            )
+            if job.pdf:
+                written.append(write_pdf(written[0]))
+        except EnvwatchError as e:
+            log.error("%s: %s; the next run tries again", name, e)
+            return written
+        except Exception:
+            log.exception("%s: unexpected error; the scheduler carries on", name)
+            return written
+        took = time.monotonic() - started
+        log.info("%s: wrote %s (%.1f s)", name, ", ".join(str(p) for p in written), took)
+    return written
+
+
+def _add_report_jobs(
+    scheduler: EnvwatchScheduler, loaded: LoadedConfig, db: str | Path | None, now: datetime
+) -> None:
+    """One job per entry of ``reports:`` (`run_report`), on its cron schedule; a missed report
+    is not caught up (run `envwatch report` by hand)."""
+    grace = int(MISFIRE_GRACE.total_seconds())
+    for i, job in enumerate(loaded.config.reports):
+        try:
+            trigger = cron_trigger(job.schedule, loaded.tz)
+        except ValueError as e:
+            line = loaded.line_of("reports", i, "schedule")
+            raise ConfigError(
+                f"{loaded.path}:{line}: reports[{i}].schedule: {e}; write five fields, minute "
+                f"hour day month weekday, e.g. '0 8 2 * *' (08:00 on the 2nd, "
+                f"{loaded.config.timezone})"
+            ) from None
+        scheduler.add_job(
+            run_report,
+            trigger,
+            args=(loaded, i),
+            kwargs={"db": db, "runs": scheduler.runs},
+            id=report_job_id(i, job.period),
+            name=f"report {job.period}",
+            replace_existing=True,
+            misfire_grace_time=grace,
+            coalesce=True,
+            max_instances=1,
+        )
+        nxt = trigger.get_next_fire_time(None, now)
+        log.info(
+            "report %s: schedule '%s' (%s), next run %s",
+            job.period,
+            job.schedule,
+            loaded.config.timezone,
+            nxt.astimezone(loaded.tz).strftime("%Y-%m-%d %H:%M") if nxt else "never",
+        )
 
 
 def run_scheduler(

@@ -552,7 +552,8 @@ def _met(t: Target, m: Measure) -> bool | None:
     return bool(OPS[t.op](m.value, float(t.goal))) and m.extra_ok
 
 
-def _trend(value: float | None, previous: float | None) -> str:
+def trend(value: float | None, previous: float | None) -> str:
+    """↑ ↓ → from `previous` to `value`; '' when either is missing."""
     if value is None or previous is None:
         return ""
     if abs(value - previous) < 1e-9:
@@ -561,12 +562,18 @@ def _trend(value: float | None, previous: float | None) -> str:
 
 
 def score(
-    loaded: LoadedConfig, store: Store, period: str | Period, *, today: date | None = None
+    loaded: LoadedConfig,
+    store: Store,
+    period: str | Period,
+    *,
+    today: date | None = None,
+    previous: bool = True,
 ) -> pd.DataFrame:
     """Score every target of the configuration over `period`; one row per target.
 
     Columns: `SCORE_COLUMNS`. ``met`` is a pandas boolean, <NA> when there is no data (never
     met). ``previous`` is the value over the period before; ``trend`` ↑ ↓ → compares them.
+    `previous` False leaves both empty (NaN, '') and skips measuring the period before.
     """
     today = today or datetime.now(loaded.tz).date()
     p = period if isinstance(period, Period) else parse_period(period, today)
@@ -575,7 +582,7 @@ def score(
     for t in loaded.config.targets:
         measure = MEASURES[t.id]
         now = measure(ctx, t, p)
-        before = measure(ctx, t, p.previous())
+        before = measure(ctx, t, p.previous()) if previous else Measure(None, NO_DATA)
         rows.append(
             {
                 "period": p.label,
@@ -587,15 +594,47 @@ def score(
                 "goal": _goal_text(t),
                 "met": _met(t, now),
                 "previous": before.value if before.value is not None else float("nan"),
-                "trend": _trend(now.value, before.value),
+                "trend": trend(now.value, before.value),
                 "detail": now.detail,
                 "period_start": p.start.isoformat(),
                 "period_end": p.end.isoformat(),
             }
         )
+    if p.kind == "year":
+        _add_outlook(ctx, loaded, p, rows)
     df = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
     df["met"] = df["met"].astype("boolean")
     return df
+
+
+def _add_outlook(
+    ctx: _Context, loaded: LoadedConfig, p: Period, rows: list[dict[str, Any]]
+) -> None:
+    """The year's outlook (`envwatch.outlook`) appended to the details of a year's rows: the
+    good-day ratio, the PM2.5 annual mean and the water targets' compliance."""
+    from envwatch import outlook
+
+    left = outlook.days_left(p.end)
+    targets = {t.id: t for t in loaded.config.targets}
+    row = ctx.district_row(p)
+    for r in rows:
+        t = targets[r["target_id"]]
+        text = ""
+        if r["target_id"] == "air.good_day_ratio" and not isinstance(t.goal, str):
+            valid = 0 if row is None else int(row["n_valid_days"])
+            good = 0 if row is None else int(row["excellent"]) + int(row["good"])
+            text = outlook.good_day_outlook(valid, good, left, float(t.goal)).text()
+        elif r["target_id"] == "air.pm25_annual" and not isinstance(t.goal, str):
+            n = 0 if row is None or pd.isna(row["pm25"]) else int(row["n_pm25"])
+            mean = float(row["pm25"]) if n and row is not None else math.nan
+            text = outlook.pm25_outlook(mean, n, left, float(t.goal)).text()
+        elif r["target_id"] == "water.target_compliance":
+            s = _water(ctx, t, p)
+            missed = list(s["missing_target"]) if s["evaluated"] else []
+            judged = int(s["compliance_evaluated"]) if s["evaluated"] else 0
+            text = outlook.water_outlook(missed, judged, p.end).text()
+        if text:
+            r["detail"] = f"{r['detail']}；展望：{text}" if r["detail"] else f"展望：{text}"
 
 
 def save(store: Store, df: pd.DataFrame) -> None:

@@ -205,3 +205,79 @@ def test_screenshot_for_people(browser: Any, tmp_path_factory: pytest.TempPathFa
     assert SCREENSHOT.stat().st_size > 50_000
     assert visit.outside_requests() == [] and visit.errors == []
     visit.page.close()
+
+
+# -- 月报 and 年报 (issue 17) --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def period_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The month and year pages of the shifted real month, 万里学院 named with HTML and JS."""
+    from test_report_periods import MONTH, NOW, build_month_store
+
+    config = build_month_store(tmp_path_factory.mktemp("periods") / "hostile", hostile=True)
+    loaded = load_config(config)
+    out = config.parent / "maps"
+    return {
+        "month": write_report(loaded, loaded.store_path, MONTH, out, kind="month", now=NOW),
+        "year": write_report(loaded, loaded.store_path, "2026", out, kind="year", now=NOW),
+    }
+
+
+@pytest.mark.parametrize("kind", ["month", "year"])
+def test_period_page_offline_and_hostile_names_inert(
+    browser: Any, period_pages: dict[str, Path], kind: str
+) -> None:
+    visit = Visit(browser, period_pages[kind])
+    page = visit.page
+    assert visit.outside_requests() == []
+    assert visit.errors == []
+    title = {"month": "2026年11月", "year": "2026年"}[kind]
+    assert page.locator("#period").inner_text().startswith(title)
+    assert (
+        page.locator("h1").inner_text()
+        == f"镇海区生态环境质量{'月报' if kind == 'month' else '年报'}"
+    )
+    # the calendar (month) or the 12-month strip (year) is drawn, the outlook and ranking shown
+    if kind == "month":
+        assert page.locator("svg.calendar g.day").count() == 30
+    else:
+        assert page.locator("svg.strip").count() == 1
+    assert page.locator("#outlook li").count() >= 2
+    assert "镇海区" in page.locator("#district-ranking tr.region").inner_text()
+    texts = visit.open_every_popup()
+    assert any(HOSTILE in t for t in texts)  # the station's popup shows the name as text
+    assert page.evaluate("() => window.__fired") == []
+    assert visit.dialogs == []
+    assert page.locator('img[src="x"]').count() == 0
+    assert visit.outside_requests() == [] and visit.errors == []
+    shot = ROOT / "maps" / f"{period_pages[kind].stem}-chromium.png"
+    shot.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    page.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["month", "year"])
+def test_period_page_prints_to_a4(browser: Any, period_pages: dict[str, Path], kind: str) -> None:
+    from pypdf import PdfReader
+
+    from envwatch.report import write_pdf
+
+    pdf = write_pdf(period_pages[kind], chromium=_chromium())
+    assert pdf.name == period_pages[kind].with_suffix(".pdf").name
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size < 5_000_000
+    pages = PdfReader(str(pdf)).pages
+    # the first page (header, figures, key points, outlook), the charts, the scorecard, the
+    # map, the rest: each section starts a page
+    assert 5 <= len(pages) <= 12
+    assert all(abs(float(p.mediabox.width) - 595.3) < 2 for p in pages)  # A4 portrait
+    # the map prints as it stands, its controls left out
+    printed = browser.new_page(viewport={"width": 800, "height": 1000})
+    printed.goto(period_pages[kind].resolve().as_uri() + "#print")
+    printed.emulate_media(media="print")
+    assert printed.locator(".leaflet-control-layers").is_hidden()
+    assert printed.locator(".leaflet-overlay-pane path").count() >= 10
+    assert printed.evaluate("() => document.documentElement.scrollWidth") <= 800
+    printed.close()

@@ -1,13 +1,15 @@
-"""The weekly HTML report: one self-contained page in Simplified Chinese that opens offline.
+"""The HTML report of a week, a month (月报) or a year (年报): one self-contained page in
+Simplified Chinese that opens offline, and prints to A4 (`write_pdf`).
 
-`write_report(loaded, store_path, week, out)` writes ``out/envwatch-YYYY-Www.html`` for an ISO
-week (default: the last complete week in the config's time zone). The page carries Leaflet and
+`write_report(loaded, store_path, label, out, kind=...)` writes ``out/envwatch-2026-W47.html``,
+``out/envwatch-2026-11.html`` or ``out/envwatch-2026.html`` (default: the last complete week,
+month or year in the config's time zone). The page carries Leaflet and
 jQuery inlined from their PyPI packages (`assets`), a folium map with no tiles (`maps`), static
 SVG charts (`charts`) and the scorecard; nothing is loaded from the network. Every string is
 escaped for HTML and for JavaScript template literals (`escape`).
 
 Modules: `data` (what is shown, from the store and the scorecard), `maps`, `charts`, `page`
-(the template's context), `assets`, `escape`.
+(the template's context), `assets`, `escape`, `pdf` (printing through headless Chromium).
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from datetime import date, datetime
 from pathlib import Path
 
 from envwatch.config import LoadedConfig
-from envwatch.report.data import ReportData, gather, scorecard
+from envwatch.report.data import ReportData, gather, last_complete, report_period, scorecard
 from envwatch.report.maps import TIANDITU_KEY_VARIABLE, build_map
 from envwatch.report.page import render
-from envwatch.scoring import last_complete_week
+from envwatch.report.pdf import BrowserMissing, PrintFailed, write_pdf
+from envwatch.scoring import Period, last_complete_week
 
 __all__ = [
     "TIANDITU_KEY_VARIABLE",
+    "BrowserMissing",
+    "PrintFailed",
+    "write_pdf",
     "ReportData",
     "default_week",
     "gather",
@@ -39,21 +45,23 @@ def default_week(loaded: LoadedConfig, now: datetime | None = None) -> str:
     return last_complete_week(now.astimezone(loaded.tz).date())
 
 
-def report_path(out: Path, week: str) -> Path:
-    """Where the report of `week` goes: ``out/envwatch-YYYY-Www.html``."""
-    return Path(out) / f"envwatch-{week}.html"
+def report_path(out: Path, label: str) -> Path:
+    """Where the report of a period goes: ``out/envwatch-2026-W47.html``,
+    ``out/envwatch-2026-11.html``, ``out/envwatch-2026.html``."""
+    return Path(out) / f"envwatch-{label}.html"
 
 
 def render_report(
     loaded: LoadedConfig,
     store_path: str | Path,
-    week: str,
+    period: str | Period,
     *,
     today: date | None = None,
     now: datetime | None = None,
     tianditu_key: str | None = None,
 ) -> str:
-    """The report page of ISO week `week` as an HTML string (see `write_report`)."""
+    """The report page of `period` as an HTML string (see `write_report`); a string is an
+    ISO week, a `Period` may be a week, a month or a year."""
     from envwatch.errors import StoreError
     from envwatch.store import SCHEMA_VERSION, Store
 
@@ -69,7 +77,7 @@ def render_report(
             f"({SCHEMA_VERSION}); run `envwatch init` once to bring it up to date"
         )
     try:
-        data = gather(loaded, store, path, week, today=today, now=now)
+        data = gather(loaded, store, path, period, today=today, now=now)
     finally:
         store.close()
     return render(data, build_map(data, tianditu_key=tianditu_key))
@@ -78,27 +86,31 @@ def render_report(
 def write_report(
     loaded: LoadedConfig,
     store_path: str | Path,
-    week: str | None,
+    period: str | None,
     out: str | Path,
     *,
+    kind: str = "week",
     today: date | None = None,
     now: datetime | None = None,
     tianditu_key: str | None = None,
 ) -> Path:
-    """Write the weekly report of ISO week `week` (None: the last complete week) under `out`.
+    """Write the report of `period` under `out` and return the page's path.
 
-    The store is opened read-only. Raises `UsageError` for a malformed week or a week without
-    any data in the store. `tianditu_key` (default: the environment variable
-    ``ENVWATCH_TIANDITU_KEY``) adds a Tianditu street layer, off until switched on. Returns the
-    path of the page written.
+    `kind` is week (`period` an ISO week, ``2026-W47``), month (``2026-11``) or year
+    (``2026``); `period` None is the last complete week, month or year in the config's time
+    zone. The current month or year ends today (a partial period, said on the page). The
+    store is opened read-only. Raises `UsageError` for a malformed period or one without any
+    data in the store. `tianditu_key` (default: the environment variable
+    ``ENVWATCH_TIANDITU_KEY``) adds a Tianditu street layer, off until switched on.
     """
-    from envwatch.report.data import week_period
-
     now = now or datetime.now(loaded.tz)
     today = today or now.astimezone(loaded.tz).date()
-    label = week_period(week, today).label if week else default_week(loaded, now)
-    html = render_report(loaded, store_path, label, today=today, now=now, tianditu_key=tianditu_key)
-    target = report_path(Path(out), label)
+    label = period if period is not None else last_complete(kind, today)
+    resolved = report_period(kind, label, today)
+    html = render_report(
+        loaded, store_path, resolved, today=today, now=now, tianditu_key=tianditu_key
+    )
+    target = report_path(Path(out), resolved.label)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")

@@ -1,8 +1,11 @@
-"""What the weekly report shows, gathered from the store and the scorecard.
+"""What the report of a week, a month (月报) or a year (年报) shows, gathered from the store
+and the scorecard.
 
 Everything here is plain data (DataFrames and small dataclasses); `maps`, `charts` and the
 template turn it into the page. Dates are local calendar dates of the config's time zone; a
-week is an ISO week, Monday to Sunday. Missing values stay missing (NaN / <NA>): the page
+week is an ISO week, Monday to Sunday; the current month or year ends today. District figures
+and the city's ranking come from one place, `area_summary` (the official area values of
+`envwatch.stats`, through `air.district_summary`); the year's outlook from `envwatch.outlook`. Missing values stay missing (NaN / <NA>): the page
 writes 无数据 for them, never zero.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,7 +22,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from envwatch import air, outfalls, scoring, water
+from envwatch import air, outfalls, outlook, scoring, water
 from envwatch.config import LoadedConfig, Region
 from envwatch.errors import UsageError
 from envwatch.standards import air_stats
@@ -274,12 +278,21 @@ class ZeroWaste:
         return not self.cells.empty
 
 
+PERIOD_WORDS = {"week": "本周", "month": "本月", "year": "本年"}
+"""How the page says "this period" for a week, a month and a year."""
+PREVIOUS_WORDS = {"week": "上周", "month": "上月", "year": "上年同期"}
+
+
 @dataclass
 class ReportData:
-    """Everything the weekly report shows."""
+    """Everything the report of a week, a month or a year shows.
+
+    `period` is the report's period (kind week, month or year; the current month or year ends
+    today). The scorecard's ``week_*`` columns are that period's, whatever its kind.
+    """
 
     region: Region
-    week: scoring.Period
+    period: scoring.Period
     ytd: scoring.Period
     generated_at: datetime
     week_complete: bool
@@ -299,10 +312,38 @@ class ReportData:
     zero_discharge: ZeroDischarge = field(default_factory=lambda: ZeroDischarge.empty())
     zero_waste: ZeroWaste = field(default_factory=lambda: ZeroWaste.empty())
     notes: list[str] = field(default_factory=list)
+    ranking: pd.DataFrame = field(default_factory=pd.DataFrame)  # the city's districts, ranked
+    outlook: YearOutlook | None = None  # the year's outlook (month and year reports)
+    water_months: pd.DataFrame = field(default_factory=pd.DataFrame)  # year: class per month
+    calendar_days: list[Day] = field(default_factory=list)  # month: every day of the month
+
+    @property
+    def week(self) -> scoring.Period:
+        """The report's period (the name the weekly report's template and maps use)."""
+        return self.period
+
+    @property
+    def kind(self) -> str:
+        return self.period.kind
+
+    @property
+    def word(self) -> str:
+        """本周, 本月 or 本年."""
+        return PERIOD_WORDS[self.period.kind]
+
+    @property
+    def previous_word(self) -> str:
+        """上周, 上月 or 上年同期."""
+        return PREVIOUS_WORDS[self.period.kind]
+
+    @property
+    def title(self) -> str:
+        """The period in Chinese: 2026年第47周, 2026年11月, 2026年."""
+        return period_title(self.period)
 
     @property
     def days(self) -> list[date]:
-        return [self.week.start + timedelta(days=i) for i in range(7)]
+        return [self.period.start + timedelta(days=i) for i in range(self.period.days)]
 
     @property
     def has_water(self) -> bool:
@@ -314,6 +355,77 @@ def week_period(week: str, today: date) -> scoring.Period:
     if not re.fullmatch(r"\s*\d{4}-W\d{1,2}\s*", week):
         raise UsageError(f"--week '{week}' is not an ISO week: write e.g. 2026-W47")
     return scoring.parse_period(week, today)
+
+
+def _calendar_period(
+    option: str, text: str, pattern: str, example: str, today: date
+) -> scoring.Period:
+    """`text` as the Period of `--option` (a month or a year; the current one ends today); a
+    usage error when it is not written like `example` or has not begun."""
+    if not re.fullmatch(rf"\s*{pattern}\s*", text):
+        raise UsageError(f"--{option} '{text}' is not a {option}: write e.g. {example}")
+    period = scoring.parse_period(text, today)
+    if period.start > today:
+        raise UsageError(
+            f"--{option} {period.label} has not begun (today is {today}); choose a past {option}"
+        )
+    return period
+
+
+def month_period(month: str, today: date) -> scoring.Period:
+    """The month `month` (``2026-11``) as a Period (the current month ends today)."""
+    return _calendar_period("month", month, r"\d{4}-\d{1,2}", "2026-11", today)
+
+
+def year_period(year: str, today: date) -> scoring.Period:
+    """The year `year` (``2026``) as a Period (the current year ends today)."""
+    return _calendar_period("year", year, r"\d{4}", "2026", today)
+
+
+def report_period(kind: str, label: str, today: date) -> scoring.Period:
+    """The period of a report: `kind` week, month or year and its label (2026-W47, 2026-11,
+    2026); a malformed label is a usage error naming the option and an example."""
+    parse = {"week": week_period, "month": month_period, "year": year_period}
+    if kind not in parse:
+        raise UsageError(f"report period '{kind}' is not week, month or year")
+    return parse[kind](label, today)
+
+
+def last_complete(kind: str, today: date) -> str:
+    """The label of the last complete week, month or year before `today`."""
+    if kind == "week":
+        return scoring.last_complete_week(today)
+    if kind == "month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return f"{last:%Y-%m}"
+    return str(today.year - 1)
+
+
+def period_title(period: scoring.Period) -> str:
+    """The period in Chinese: ``2026年第47周``, ``2026年11月``, ``2026年``."""
+    if period.kind == "week":
+        year, week, _ = period.start.isocalendar()
+        return f"{year}年第{week}周"
+    if period.kind == "month":
+        return f"{period.start.year}年{period.start.month}月"
+    return f"{period.start.year}年"
+
+
+def same_period_last_year(period: scoring.Period) -> scoring.Period:
+    """The same span one year earlier (同比): 2026-11 → 2025-11; 29 February → 28."""
+
+    def back(d: date) -> date:
+        try:
+            return d.replace(year=d.year - 1)
+        except ValueError:  # 29 February
+            return d.replace(year=d.year - 1, day=28)
+
+    start, end = back(period.start), back(period.end)
+    label = {"month": f"{start:%Y-%m}", "year": str(start.year)}.get(period.kind)
+    if label is None:
+        year, week, _ = start.isocalendar()
+        label = f"{year}-W{week:02d}"
+    return scoring.Period(label, period.kind, start, end)
 
 
 def year_to_date(week: scoring.Period) -> scoring.Period:
@@ -333,19 +445,31 @@ def _better(op: str, trend: str) -> bool | None:
 
 
 def scorecard(
-    loaded: LoadedConfig, store: Store, week: str | scoring.Period, *, today: date | None = None
+    loaded: LoadedConfig,
+    store: Store,
+    week: str | scoring.Period,
+    *,
+    today: date | None = None,
+    compare: bool = False,
 ) -> pd.DataFrame:
-    """The plan's targets for the week and for the year to date, one row per target.
+    """The plan's targets for the period (a week, or a month or year given as a Period) and
+    for the year to date, one row per target.
 
-    Columns: target_id, label, goal, week_text, week_met, ytd_text, ytd_met (pandas boolean,
-    <NA> without data), trend (the week against the week before: ↑ ↓ → or ''), trend_better
-    (True when the trend is an improvement for the goal, <NA> when neither), detail (the year
-    to date's), week_detail.
+    Columns: target_id, label, goal, week_text, week_met (the period's, whatever its kind),
+    ytd_text, ytd_met (pandas boolean, <NA> without data), trend (the period against the one
+    before: ↑ ↓ → or ''), trend_better (True when the trend is an improvement for the goal,
+    <NA> when neither), detail (the year to date's, with the year's outlook), week_detail.
+    With `compare`, also prev_text / prev_trend / prev_better (环比) and yoy_text /
+    yoy_trend / yoy_better (同比), see `_comparisons`.
     """
     today = today or datetime.now(loaded.tz).date()
     period = week if isinstance(week, scoring.Period) else week_period(week, today)
     this_week = scoring.score(loaded, store, period, today=today)
-    ytd = scoring.score(loaded, store, year_to_date(period), today=today)
+    ytd = (
+        this_week
+        if period == year_to_date(period)  # a year's report: the period is the year to date
+        else scoring.score(loaded, store, year_to_date(period), today=today, previous=False)
+    )
     ops = {t.id: t.op for t in loaded.config.targets}
     merged = this_week.merge(ytd, on="target_id", suffixes=("_w", "_y"), how="left")
     out = pd.DataFrame(
@@ -366,7 +490,51 @@ def scorecard(
         [_better(ops.get(t, ""), tr) for t, tr in zip(out["target_id"], out["trend"], strict=True)],
         dtype="boolean",
     )
+    if compare:
+        _comparisons(loaded, store, period, this_week, out, ops, today)
     return out
+
+
+def _comparisons(
+    loaded: LoadedConfig,
+    store: Store,
+    period: scoring.Period,
+    scored: pd.DataFrame,
+    out: pd.DataFrame,
+    ops: Mapping[str, str],
+    today: date,
+) -> None:
+    """Add 环比 (``prev_*``: the period before) and 同比 (``yoy_*``: the same span a year
+    before) to the scorecard `out`: the value's text (无数据 where the store lacks it), the
+    arrow from that value to this period's and whether the arrow is an improvement. For a year
+    the two are the same span (the year before, to the same day)."""
+    before = scoring.score(loaded, store, period.previous(), today=today, previous=False)
+    spans = {"prev": before}
+    if period.kind != "year":
+        spans["yoy"] = scoring.score(
+            loaded, store, same_period_last_year(period), today=today, previous=False
+        )
+    else:
+        spans["yoy"] = before
+    now = scored.set_index("target_id")["value"]
+    for key, frame in spans.items():
+        other = frame.set_index("target_id")
+        texts = other["value_text"].reindex(out["target_id"]).fillna(scoring.NO_DATA)
+        trends = [
+            scoring.trend(_value(now.get(t)), _value(other["value"].get(t)))
+            for t in out["target_id"]
+        ]
+        out[f"{key}_text"] = texts.to_numpy()
+        out[f"{key}_trend"] = trends
+        out[f"{key}_better"] = pd.array(
+            [_better(ops.get(t, ""), tr) for t, tr in zip(out["target_id"], trends, strict=True)],
+            dtype="boolean",
+        )
+
+
+def _value(v: Any) -> float | None:
+    """A scored value, None when missing."""
+    return None if missing_value(v) else float(v)
 
 
 def _float(v: Any) -> float:
@@ -584,7 +752,7 @@ def _day(value: Any) -> str | None:
     return str(value)[:10]
 
 
-def zone_state(row: Any, start: date, end: date) -> tuple[str, str]:
+def zone_state(row: Any, start: date, end: date, word: str = "本周") -> tuple[str, str]:
     """(state at the week's end, what changed in the week) of a zone row.
 
     The dates decide: re-inspected or accepted on or before `end`; otherwise the zone was
@@ -606,9 +774,9 @@ def zone_state(row: Any, start: date, end: date) -> tuple[str, str]:
         state = "overdue"
     changed = []
     if acc and first <= acc <= last:
-        changed.append("本周通过验收")
+        changed.append(f"{word}通过验收")
     if rein and first <= rein <= last:
-        changed.append("本周复核")
+        changed.append(f"{word}复核")
     return state, "、".join(changed)
 
 
@@ -622,7 +790,8 @@ def _zones(store: Store, week: scoring.Period) -> pd.DataFrame:
     )
     if zones.empty:
         return _frame(ZONE_COLUMNS)
-    states = [zone_state(r, week.start, week.end) for _, r in zones.iterrows()]
+    word = PERIOD_WORDS[week.kind]
+    states = [zone_state(r, week.start, week.end, word) for _, r in zones.iterrows()]
     zones["state"] = [s for s, _ in states]
     zones["this_week"] = [c for _, c in states]
     zones["state_label"] = zones["state"].map(ZONE_STATE_LABELS)
@@ -878,25 +1047,161 @@ def _zero_waste(loaded: LoadedConfig, store: Store, week: scoring.Period) -> Zer
     return ZeroWaste(indicators, cells, by_type, week.end.year, tasks, has_data, types, newest)
 
 
+@dataclass(frozen=True)
+class YearOutlook:
+    """The year's outlook against the plan at the end of the report's period (see
+    `envwatch.outlook`): None parts where stations.yaml sets no such target."""
+
+    as_of: date
+    days_left: int
+    good_days: outlook.GoodDayOutlook | None
+    pm25: outlook.Pm25Outlook | None
+    water: outlook.WaterOutlook | None
+
+
+def area_summary(
+    store: Store, region: Region, districts: list[str], period: scoring.Period
+) -> pd.DataFrame:
+    """The city's districts over `period`: good-day ratio, comprehensive index, PM2.5, valid
+    days and their ranks (districts without data listed with ``no_data``).
+
+    The one place the report reads district figures and the ranking from.
+    """
+    return air.district_summary(store, period.start, period.end, districts, city=region.city)
+
+
+def area_days(store: Store, region: Region, days: list[date]) -> list[Day]:
+    """The region district's days (HJ 663 district values), one per date of `days`."""
+    dd = air.district_daily(store, days[0], days[-1], city=region.city)
+    mine = dd.loc[dd["district"] == region.district] if not dd.empty else dd
+    by_date = {pd.Timestamp(r["date"]).date(): r for _, r in mine.iterrows()}
+    return [_day_from_row(d, by_date.get(d), district=True) for d in days]
+
+
+RANKING_COLUMNS = (
+    "rank",
+    "district",
+    "good_day_ratio",
+    "n_valid_days",
+    "pm25_mean",
+    "comprehensive_index",
+    "rank_comprehensive_index",
+    "no_data",
+    "is_region",
+)
+
+
+def ranking(summary: pd.DataFrame, region: Region) -> pd.DataFrame:
+    """The districts by good-day ratio rank (ties share a rank), those without data last."""
+    out = summary.copy()
+    out["rank"] = out["rank_good_day_ratio"]
+    out["is_region"] = out["district"] == region.district
+    for col in RANKING_COLUMNS:
+        if col not in out:
+            out[col] = math.nan
+    out = out.sort_values(["no_data", "rank", "district"], na_position="last")
+    return out.loc[:, list(RANKING_COLUMNS)].reset_index(drop=True)
+
+
+def year_outlook(
+    loaded: LoadedConfig, ytd_row: pd.Series | None, water_ytd: pd.DataFrame, end: date
+) -> YearOutlook:
+    """The year's outlook at `end` from the district's year-to-date row (`area_summary`) and
+    the year-to-date water classes (`water` rows of the report's city)."""
+    targets = {t.id: t for t in loaded.config.targets}
+    left = outlook.days_left(end)
+    good = pm = wat = None
+    t = targets.get("air.good_day_ratio")
+    if t is not None and not isinstance(t.goal, str):
+        valid = 0 if ytd_row is None else int(ytd_row["n_valid_days"])
+        good_days = 0 if ytd_row is None or not valid else int(ytd_row["good_days"])
+        good = outlook.good_day_outlook(valid, good_days, left, float(t.goal))
+    t = targets.get("air.pm25_annual")
+    if t is not None and not isinstance(t.goal, str):
+        has = ytd_row is not None and not missing_value(ytd_row.get("pm25_mean"))
+        n = int(ytd_row["n_pm25"]) if has and ytd_row is not None else 0
+        mean = float(ytd_row["pm25_mean"]) if has and ytd_row is not None else math.nan
+        pm = outlook.pm25_outlook(mean, n, left, float(t.goal))
+    if "water.target_compliance" in targets or "water.good_ratio" in targets:
+        judged = (
+            water_ytd.loc[water_ytd["meets_target"].notna()] if not water_ytd.empty else water_ytd
+        )
+        missed = (
+            judged.loc[~judged["meets_target"].astype(bool), "site_name"].astype(str).tolist()
+            if not judged.empty
+            else []
+        )
+        wat = outlook.water_outlook(missed, len(judged), end)
+    return YearOutlook(end, left, good, pm, wat)
+
+
+def _water_months(
+    store: Store, region: Region, districts: list[str], period: scoring.Period, tz: str
+) -> pd.DataFrame:
+    """The city's sections with a class in each month of `period` (a year): one row per
+    section, columns site_name, district, target_class, and ``1`` … ``12`` (class 1–6, NaN
+    without samples that month)."""
+    frames = []
+    month = period.start
+    while month <= period.end:
+        end = min((month + timedelta(days=32)).replace(day=1) - timedelta(days=1), period.end)
+        span = scoring.Period(f"{month:%Y-%m}", "month", month, end)
+        city, _ = _water(store, region, districts, span, tz)
+        if not city.empty:
+            frames.append(city.assign(month=month.month))
+        month = end + timedelta(days=1)
+    if not frames:
+        return pd.DataFrame(columns=["site_name", "district", "target_class"])
+    rows = pd.concat(frames, ignore_index=True)
+    table = rows.pivot_table(
+        index="site_name", columns="month", values="class_num", aggfunc="first"
+    )
+    info = rows.drop_duplicates("site_name").set_index("site_name")
+    table.columns = [str(c) for c in table.columns]
+    table.insert(0, "target_class", info["target_class"].reindex(table.index))
+    table.insert(0, "district", info["district"].reindex(table.index))
+    return table.reset_index()
+
+
+def _year_view(
+    loaded: LoadedConfig,
+    store: Store,
+    districts: list[str],
+    period: scoring.Period,
+    summary: pd.DataFrame,
+    water_city: pd.DataFrame,
+) -> YearOutlook:
+    """The year's outlook at the end of a month or a year (`summary` and `water_city` are the
+    period's; a month reads the year to date's)."""
+    region = loaded.config.region
+    ytd = year_to_date(period)
+    if period.kind != "year":
+        summary = area_summary(store, region, districts, ytd)
+        water_city = _water(store, region, districts, ytd, str(loaded.tz))[0]
+    mine = summary.loc[(summary["district"] == region.district) & ~summary["no_data"].astype(bool)]
+    return year_outlook(loaded, None if mine.empty else mine.iloc[0], water_city, ytd.end)
+
+
 def gather(
     loaded: LoadedConfig,
     store: Store,
     store_path: Path,
-    week: str,
+    week: str | scoring.Period,
     *,
     today: date | None = None,
     now: datetime | None = None,
 ) -> ReportData:
-    """Collect what the report for ISO week `week` shows.
+    """Collect what the report for `week` shows: an ISO week (``2026-W47``) or a Period of
+    kind week, month or year (see `report_period`).
 
-    Raises UsageError when the store holds no data at all (air or water) for that week.
+    Raises UsageError when the store holds no data at all (air or water) for that period.
     """
     tz = loaded.tz
     now = now or datetime.now(tz)
     today = today or now.astimezone(tz).date()
     region = loaded.config.region
-    period = week_period(week, today)
-    days = [period.start + timedelta(days=i) for i in range(7)]
+    period = week if isinstance(week, scoring.Period) else week_period(week, today)
+    days = [period.start + timedelta(days=i) for i in range(period.days)]
     bounds = _region_districts(loaded)
     districts = bounds["district"].tolist()
 
@@ -905,18 +1210,22 @@ def gather(
     air_newest = _newest(store, "air_hour", tz)
     water_newest = _newest(store, "water_sample", tz)
     if not with_data and water_city.empty and water_other.empty:
+        option = period.label
         raise UsageError(
-            f"no data for {period.label} ({period.start} … {period.end}) in {store_path}, "
+            f"no data for {option} ({period.start} … {period.end}) in {store_path}, "
             f"nothing to report (newest air data: {air_newest or 'none'}; newest water "
-            f"sample: {water_newest or 'none'}); ingest that week first, or choose a week "
-            "with data: envwatch report --week YYYY-Www"
+            f"sample: {water_newest or 'none'}); ingest that period first, or choose one "
+            f"with data: envwatch report --{period.kind} "
+            + {"week": "YYYY-Www", "month": "YYYY-MM", "year": "YYYY"}[period.kind]
         )
 
-    summary = air.district_summary(store, period.start, period.end, districts, city=region.city)
-    dd = air.district_daily(store, period.start, period.end, city=region.city)
-    mine = dd.loc[dd["district"] == region.district] if not dd.empty else dd
-    by_date = {pd.Timestamp(r["date"]).date(): r for _, r in mine.iterrows()}
-    district_days = [_day_from_row(d, by_date.get(d), district=True) for d in days]
+    summary = area_summary(store, region, districts, period)
+    district_days = area_days(store, region, days)
+    calendar_days: list[Day] = []
+    if period.kind == "month":  # the whole month, days after today without data
+        month_end = (period.start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        rest = [period.end + timedelta(days=i + 1) for i in range((month_end - period.end).days)]
+        calendar_days = district_days + [_day_from_row(d, None, district=True) for d in rest]
 
     goal = next(
         (float(t.goal) for t in loaded.config.targets if t.id == "air.good_day_ratio"),
@@ -929,14 +1238,25 @@ def gather(
     }
     notes = []
     if period.end >= today:
-        notes.append(f"本周尚未结束（今天是 {today:%Y-%m-%d}），数据不完整。")
+        notes.append(
+            f"{PERIOD_WORDS[period.kind]}尚未结束（今天是 {today:%Y-%m-%d}），数据不完整。"
+        )
+    ytd = year_to_date(period)
+    year_view: YearOutlook | None = None
+    water_months = pd.DataFrame()
+    if period.kind in ("month", "year"):
+        year_view = _year_view(loaded, store, districts, period, summary, water_city)
+    if period.kind == "year":
+        water_months = _water_months(store, region, districts, period, str(tz))
     return ReportData(
         region=region,
-        week=period,
-        ytd=year_to_date(period),
+        period=period,
+        ytd=ytd,
         generated_at=now.astimezone(tz),
         week_complete=period.end < today,
-        scorecard=scorecard(loaded, store, period, today=today),
+        scorecard=scorecard(
+            loaded, store, period, today=today, compare=period.kind in ("month", "year")
+        ),
         districts=_district_polygons(bounds, summary, region),
         district_days=district_days,
         stations=stations,
@@ -952,4 +1272,8 @@ def gather(
         zero_discharge=_zero_discharge(loaded, store, period),
         zero_waste=_zero_waste(loaded, store, period),
         notes=notes,
+        ranking=ranking(summary, region),
+        outlook=year_view,
+        water_months=water_months,
+        calendar_days=calendar_days,
     )

@@ -187,7 +187,7 @@ def _district_layer(data: ReportData, m: folium.Map) -> None:
         )
     layer = folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
-        name="区县优良率（本周）",
+        name=f"区县优良率（{data.word}）",
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
             "fillOpacity": 0.55,
@@ -197,7 +197,7 @@ def _district_layer(data: ReportData, m: folium.Map) -> None:
         highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.7},
         tooltip=folium.GeoJsonTooltip(
             fields=["name", "ratio", "rank", "days"],
-            aliases=["区县", "本周优良率", "优良率排名", "有效天数"],
+            aliases=["区县", f"{data.word}优良率", "优良率排名", "有效天数"],
             sticky=True,
         ),
     )
@@ -217,9 +217,10 @@ def _district_layer(data: ReportData, m: folium.Map) -> None:
     labels.add_to(m)
 
 
-def _station_popup(s: Station, limits: dict[str, float]) -> str:
+def _station_popup(s: Station, limits: dict[str, float], word: str = "本周") -> str:
+    """A station's popup: its mean AQI over the period and, for up to a month, each day."""
     rows = []
-    for d in s.days:
+    for d in s.days if len(s.days) <= 31 else []:
         if d.valid:
             chip = (
                 f'<span class="chip" style="background:{d.colour}"></span>'
@@ -237,25 +238,29 @@ def _station_popup(s: Station, limits: dict[str, float]) -> str:
     head = (
         f"<b>{esc(s.name)}</b>（{esc(s.site_id)}）<br>{esc(s.district or '区县未知')}"
         + ("，对照点（不计入区县均值）" if s.background else "")
-        + f"<br>本周平均 AQI：{esc(fmt_number(s.mean_aqi))}"
+        + f"<br>{word}平均 AQI：{esc(fmt_number(s.mean_aqi))}"
         + (f"（{esc(s.category)}）" if s.category else "")
         + f"，有效 {s.valid_days} 天"
     )
     table = (
-        '<table class="popup-table"><tr><th>日期</th><th>AQI</th>'
-        f"<th>PM2.5<br>µg/m³</th><th>O3 日最大8小时<br>µg/m³</th></tr>{''.join(rows)}</table>"
-        f'<div class="popup-note">日均限值：PM2.5 {limits["pm25"]:g}，O3-8h {limits["o3_8h"]:g}</div>'
+        (
+            '<table class="popup-table"><tr><th>日期</th><th>AQI</th>'
+            f"<th>PM2.5<br>µg/m³</th><th>O3 日最大8小时<br>µg/m³</th></tr>{''.join(rows)}</table>"
+            if rows
+            else ""
+        )
+        + f'<div class="popup-note">日均限值：PM2.5 {limits["pm25"]:g}，O3-8h {limits["o3_8h"]:g}</div>'
     )
     return f'<div class="popup">{head}{table}</div>'
 
 
 def _station_layer(data: ReportData, m: folium.Map) -> None:
-    group = folium.FeatureGroup(name="空气站点（本周AQI类别）")
+    group = folium.FeatureGroup(name=f"空气站点（{data.word}AQI类别）")
     for s in data.stations:
         if s.lat is None or s.lon is None:
             continue
         tip = f"{esc(s.name)}：" + (
-            f"本周平均AQI {esc(fmt_number(s.mean_aqi))} {esc(s.category)}"
+            f"{data.word}平均AQI {esc(fmt_number(s.mean_aqi))} {esc(s.category)}"
             if s.category
             else "无数据"
         )
@@ -268,7 +273,7 @@ def _station_layer(data: ReportData, m: folium.Map) -> None:
             fill=True,
             fill_color=s.colour or NO_DATA_FILL,
             fill_opacity=0.95,
-            popup=folium.Popup(_station_popup(s, data.limits), max_width=380),
+            popup=folium.Popup(_station_popup(s, data.limits, data.word), max_width=380),
             tooltip=folium.Tooltip(tip),
         )
         marker.options["pane"] = POINTS_PANE  # folium's path options leave `pane` out
@@ -276,7 +281,7 @@ def _station_layer(data: ReportData, m: folium.Map) -> None:
     group.add_to(m)
 
 
-def _water_popup(row: pd.Series) -> str:
+def _water_popup(row: pd.Series, word: str = "本周") -> str:
     target: Any = row.get("target_class")
     target_text = "未设定" if missing(target) else _class_label(int(target))
     meets = row.get("meets_target")
@@ -284,7 +289,7 @@ def _water_popup(row: pd.Series) -> str:
     pollutants = row.get("main_pollutants")
     return (
         f'<div class="popup"><b>{esc(row["site_name"])}</b>（{esc(row["kind_label"])}）<br>'
-        f"本周类别：{esc(row.get('class_label'))} {esc(row.get('status'))}<br>"
+        f"{word}类别：{esc(row.get('class_label'))} {esc(row.get('status'))}<br>"
         f"目标类别：{esc(target_text)}{verdict}<br>"
         f"主要污染物：{esc('—' if missing(pollutants) or not pollutants else pollutants)}<br>"
         f"控制级别：{esc(row.get('control_level'))}，样品 {esc(row.get('n_samples'))} 个</div>"
@@ -298,7 +303,7 @@ def _class_label(c: int) -> str:
 
 
 def _water_layer(data: ReportData, m: folium.Map) -> str:
-    group = folium.FeatureGroup(name="水质断面（本周类别）")
+    group = folium.FeatureGroup(name=f"水质断面（{data.word}类别）")
     frames = [f for f in (data.water, data.water_other) if not f.empty]
     placed = 0
     unplaced = 0
@@ -319,14 +324,14 @@ def _water_layer(data: ReportData, m: folium.Map) -> str:
                     class_name="section-icon",
                 ),
                 pane=POINTS_PANE,
-                popup=folium.Popup(_water_popup(row), max_width=320),
+                popup=folium.Popup(_water_popup(row, data.word), max_width=320),
                 tooltip=folium.Tooltip(f"{esc(row['site_name'])}：{esc(row.get('class_label'))}"),
             ).add_to(group)
     group.add_to(m)
     if not frames:
-        return "本周无水质数据，水质图层为空。"
+        return f"{data.word}无水质数据，水质图层为空。"
     if unplaced and not placed:
-        return f"本周有数据的 {unplaced} 个断面均无坐标，未上图，见下方水质表。"
+        return f"{data.word}有数据的 {unplaced} 个断面均无坐标，未上图，见下方水质表。"
     if unplaced:
         return f"另有 {unplaced} 个断面无坐标，未上图，见下方水质表。"
     return ""
@@ -370,7 +375,7 @@ def _outline(geometry: Any) -> dict[str, Any] | None:
         return None
 
 
-def _zone_popup(row: Any, counts: Mapping[Any, Any], week_end: date) -> str:
+def _zone_popup(row: Any, counts: Mapping[Any, Any], week_end: date, word: str = "本周") -> str:
     """A zone's popup: type, town, state at the week's end, dates and its outfalls' week."""
     state = str(row["state"])
     changed = f"（{esc(row['this_week'])}）" if row["this_week"] else ""
@@ -384,10 +389,10 @@ def _zone_popup(row: Any, counts: Mapping[Any, Any], week_end: date) -> str:
     if not outfalls:
         found = "排口：无登记排口"
     elif missing(counts.get("week_inspections")):
-        found = f"排口 {int(outfalls)} 个；本周无巡查记录"
+        found = f"排口 {int(outfalls)} 个；{word}无巡查记录"
     else:
         found = (
-            f"排口 {int(outfalls)} 个；本周巡查 {int(counts['week_inspections'])} 次，"
+            f"排口 {int(outfalls)} 个；{word}巡查 {int(counts['week_inspections'])} 次，"
             f"违规 {int(counts['week_violations'])} 次"
         )
     return (
@@ -411,7 +416,9 @@ def _zone_layer(data: ReportData, m: folium.Map) -> str:
     for _, row in zd.zones.iterrows():
         state = str(row["state"])
         colour = ZONE_COLOURS[state]
-        popup = folium.Popup(_zone_popup(row, counts.get(str(row["name"]), {}), data.week.end))
+        popup = folium.Popup(
+            _zone_popup(row, counts.get(str(row["name"]), {}), data.period.end, data.word)
+        )
         tip = folium.Tooltip(f"{esc(row['name'])}：{esc(ZONE_STATE_LABELS[state])}")
         outline = _outline(row["geometry"])
         if outline is not None:
@@ -493,7 +500,7 @@ def _limits_note(zd: ZeroDischarge, outfall_type: Any) -> str:
     return f"{rule}；雨天限值（mg/L）：{items}" if items else rule
 
 
-def _outfall_popup(row: Any, zd: ZeroDischarge) -> str:
+def _outfall_popup(row: Any, zd: ZeroDischarge, word: str = "本周") -> str:
     """An outfall's popup: type, zone, receiving water and the week's inspections."""
     mine = zd.inspections.loc[zd.inspections["site_id"] == row["site_id"]]
     head = (
@@ -504,13 +511,13 @@ def _outfall_popup(row: Any, zd: ZeroDischarge) -> str:
     if mine.empty:
         last = row["last_inspected"]
         when = "无记录" if missing(last) or not last else str(last)
-        body = f'<span class="na">本周未巡查</span>（最近一次巡查：{esc(when)}）'
+        body = f'<span class="na">{word}未巡查</span>（最近一次巡查：{esc(when)}）'
     else:
         n_bad = int(row["n_violations"])
         summary = (
-            f'<span class="bad">本周巡查 {len(mine)} 次，违规 {n_bad} 次</span>'
+            f'<span class="bad">{word}巡查 {len(mine)} 次，违规 {n_bad} 次</span>'
             if n_bad
-            else f'<span class="ok">本周巡查 {len(mine)} 次，无违规</span>'
+            else f'<span class="ok">{word}巡查 {len(mine)} 次，无违规</span>'
         )
         body = (
             f"{summary}"
@@ -527,7 +534,7 @@ def _outfall_layer(data: ReportData, m: folium.Map) -> str:
     """The outfalls as triangles: red with a violation this week (larger, on top), green
     inspected without one, grey not inspected. Returns the legend's note."""
     zd = data.zero_discharge
-    group = folium.FeatureGroup(name="排口（本周巡查结果）")
+    group = folium.FeatureGroup(name=f"排口（{data.word}巡查结果）")
     unplaced = 0
     # violations last, so they are drawn on top
     order = {"not_inspected": 0, "clean": 1, "violation": 2}
@@ -546,8 +553,8 @@ def _outfall_layer(data: ReportData, m: folium.Map) -> str:
         )
         tip = {
             "violation": f"违规 {int(row['n_violations'])} 次",
-            "clean": "本周巡查无违规",
-            "not_inspected": "本周未巡查",
+            "clean": f"{data.word}巡查无违规",
+            "not_inspected": f"{data.word}未巡查",
         }[state]
         folium.Marker(
             [float(row["lat"]), float(row["lon"])],
@@ -558,7 +565,7 @@ def _outfall_layer(data: ReportData, m: folium.Map) -> str:
                 class_name="outfall-icon",
             ),
             pane=OUTFALLS_PANE,
-            popup=folium.Popup(_outfall_popup(row, zd), max_width=560),
+            popup=folium.Popup(_outfall_popup(row, zd, data.word), max_width=560),
             tooltip=folium.Tooltip(f"{esc(row['name'])}：{esc(tip)}"),
         ).add_to(group)
     group.add_to(m)

@@ -7,6 +7,7 @@ contain markup are `Markup` made from escaped parts only.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +25,7 @@ from envwatch.report.data import (
     NO_ZONE,
     OUTFALL_STATE_LABELS,
     ZONE_STATE_LABELS,
+    Day,
     ReportData,
     ZeroDischarge,
     ZeroWaste,
@@ -118,11 +120,11 @@ def tiles(data: ReportData) -> list[Tile]:
     if gdr is not None:
         out.append(
             Tile(
-                f"{region}本周空气优良率",
+                f"{region}{data.word}空气优良率",
                 str(gdr["week_text"]),
                 f"有效 {len(valid)} 天，优良 {good} 天；目标 {gdr['goal']}"
                 if valid
-                else "本周无有效日",
+                else f"{data.word}无有效日",
                 _state(gdr["week_met"]),
             )
         )
@@ -142,7 +144,7 @@ def tiles(data: ReportData) -> list[Tile]:
     if pm is not None:
         out.append(
             Tile(
-                "PM2.5 本周均值",
+                f"PM2.5 {data.word}均值",
                 str(pm["week_text"]),
                 f"年均目标 {pm['goal']}；年初至今 {pm['ytd_text']}",
                 _state(pm["week_met"]),
@@ -154,18 +156,19 @@ def tiles(data: ReportData) -> list[Tile]:
 
 
 def _outfall_tile(data: ReportData) -> Tile:
-    """排口违规（本周）: the zero-discharge target's week, with what was found."""
+    """排口违规（本周）: the zero-discharge target's period, with what was found."""
     zd = data.zero_discharge
+    title = f"排口违规（{data.word}）"
     row = _row(data.scorecard, "zero_discharge.outfalls")
     goal = f"目标 {row['goal']}" if row is not None else ""
     if zd.outfalls.empty:
-        return Tile("排口违规（本周）", NO_DATA, "尚无排口巡查数据", "none")
+        return Tile(title, NO_DATA, "尚无排口巡查数据", "none")
     if zd.inspections.empty:
-        return Tile("排口违规（本周）", "本周未巡查", f"{goal}；{_newest_inspection(zd)}", "none")
+        return Tile(title, f"{data.word}未巡查", f"{goal}；{_newest_inspection(zd)}", "none")
     n_bad = len(zd.violations)
     kinds = _violation_kinds(zd.violations)
     note = f"巡查 {len(zd.inspections)} 次" + (f"：{kinds}" if kinds else "，无违规")
-    return Tile("排口违规（本周）", f"{n_bad} 次", f"{note}；{goal}", "bad" if n_bad else "good")
+    return Tile(title, f"{n_bad} 次", f"{note}；{goal}", "bad" if n_bad else "good")
 
 
 def _violation_kinds(rows: pd.DataFrame) -> str:
@@ -186,14 +189,14 @@ def _newest_inspection(zd: ZeroDischarge) -> str:
 def _water_tile(data: ReportData) -> Tile:
     frame = data.water if not data.water.empty else data.water_other
     if frame.empty:
-        return Tile("水质", "本周无水质数据", _water_newest_note(data), "none")
+        return Tile("水质", f"{data.word}无水质数据", _water_newest_note(data), "none")
     cls = pd.to_numeric(frame["class"], errors="coerce")
     good = int((cls <= 3).sum())
     evaluated = int(cls.notna().sum())
     meets = frame["meets_target"].astype("boolean")
     missed = int(meets.eq(False).fillna(False).sum())
     judged = int(meets.notna().sum())
-    note = f"本周有数据的断面 {evaluated} 个，Ⅰ–Ⅲ类 {good} 个"
+    note = f"{data.word}有数据的断面 {evaluated} 个，Ⅰ–Ⅲ类 {good} 个"
     if judged:
         note += f"；未达目标类别 {missed} 个"
     else:
@@ -202,14 +205,14 @@ def _water_tile(data: ReportData) -> Tile:
     target = _row(data.scorecard, "water.good_ratio")
     if target is not None and not missing(target["week_met"]):
         return Tile(
-            f"{target['label']}（本周）",
+            f"{target['label']}（{data.word}）",
             str(target["week_text"]),
             f"目标 {target['goal']}；{note}",
             _state(target["week_met"]),
         )
     value = f"{100 * good / evaluated:.0f}% 优良" if evaluated else NO_DATA
     state = "none" if not evaluated else ("good" if good == evaluated and missed == 0 else "bad")
-    return Tile("本周水质断面", value, note, state)
+    return Tile(f"{data.word}水质断面", value, note, state)
 
 
 def _water_newest_note(data: ReportData) -> str:
@@ -222,20 +225,24 @@ def headlines(data: ReportData) -> list[str]:
     """A few sentences that say what matters this week, most important first."""
     out: list[str] = []
     region = data.region.district
+    word = data.word
     days = data.air_days_with_data
     if not days:
-        out.append("本周无空气质量数据。")
-    elif len(days) < 7:
-        shown = "、".join(f"{d:%m-%d}" for d in days)
+        out.append(f"{word}无空气质量数据。")
+    elif len(days) < data.period.days:
+        have = set(days)
+        lacking = [d for d in data.days if d not in have]
+        listed, missing_listed = (days, "") if len(days) <= len(lacking) else (lacking, "缺 ")
+        shown = "、".join(f"{d:%m-%d}" for d in listed[:10]) + (" 等" if len(listed) > 10 else "")
         out.append(
-            f"注意：本周 7 天中只有 {len(days)} 天有空气质量数据（{shown}），"
-            "以下空气统计只反映这几天。"
+            f"注意：{word} {data.period.days} 天中只有 {len(days)} 天有空气质量数据"
+            f"（{missing_listed}{shown}），以下空气统计只反映这几天。"
         )
     valid = [d for d in data.district_days if d.valid]
     if valid:
         good = [d for d in valid if d.aqi <= 100]
         polluted = [d for d in valid if d.aqi > 100]
-        text = f"{region}本周有效 {len(valid)} 天，优良 {len(good)} 天"
+        text = f"{region}{word}有效 {len(valid)} 天，优良 {len(good)} 天"
         if polluted:
             worst = max(polluted, key=lambda d: d.aqi)
             text += (
@@ -251,7 +258,7 @@ def headlines(data: ReportData) -> list[str]:
             text += "；首要污染物：" + "、".join(f"{k} {v} 天" for k, v in primaries.items())
         out.append(text + "。")
     elif days:
-        out.append(f"{region}本周没有有效的区县日均值（站点数据不足）。")
+        out.append(f"{region}{word}没有有效的区县日均值（站点数据不足）。")
     summary = data.districts
     ranked = summary.loc[~summary["no_data"]]
     me = summary.loc[summary["is_region"]]
@@ -269,6 +276,7 @@ def headlines(data: ReportData) -> list[str]:
         if nodata:
             text += f"；无数据：{'、'.join(nodata)}"
         out.append(text + "。")
+    out += _comparison_sentences(data)
     out.append(_water_sentence(data))
     out.append(_zero_discharge_sentence(data))
     out.append(_zero_waste_sentence(data))
@@ -282,9 +290,71 @@ def headlines(data: ReportData) -> list[str]:
     return out
 
 
+TREND_WORDS = {"↑": "上升", "↓": "下降", "→": "持平"}
+
+
+def _comparison_sentences(data: ReportData) -> list[str]:
+    """环比 and 同比 of the good-day ratio and PM2.5 (month and year reports), a sentence each:
+    ``环比（上月）：优良率 58.3% → 53.3%（下降）；PM2.5 59 → 72 µg/m³（上升）。``"""
+    sc = data.scorecard
+    if data.kind == "week" or "prev_text" not in sc:
+        return []
+    spans = [("prev", "环比（上月）")] if data.kind == "month" else []
+    spans.append(("yoy", "同比（去年同月）" if data.kind == "month" else "同比（上年同期）"))
+    names = {"air.good_day_ratio": "优良率", "air.pm25_annual": "PM2.5"}
+    out = []
+    for key, title in spans:
+        parts = []
+        for target_id, name in names.items():
+            row = _row(sc, target_id)
+            if row is None:
+                continue
+            before = str(row[f"{key}_text"])
+            if before == NO_DATA or row["week_text"] == NO_DATA:
+                parts.append(f"{name}无可比数据")
+                continue
+            word = TREND_WORDS.get(str(row[f"{key}_trend"]), "")
+            parts.append(f"{name} {before} → {row['week_text']}" + (f"（{word}）" if word else ""))
+        if parts and all(p.endswith("无可比数据") for p in parts):
+            out.append(f"{title}：无数据（库中没有比较期的数据）。")
+        elif parts:
+            out.append(f"{title}：" + "；".join(parts) + "。")
+    return out
+
+
+def outlook_sentences(data: ReportData) -> list[str]:
+    """The year's outlook (month and year reports): good days, PM2.5 and water, a sentence
+    each; none for a week."""
+    view = data.outlook
+    if view is None:
+        return []
+    labels = {"good_days": "", "pm25": "", "water": "水质："}  # the first two name themselves
+    return [
+        f"{labels[key]}{part.text()}" for key in labels if (part := getattr(view, key)) is not None
+    ]
+
+
+DETAIL_PART_MAX = 160
+"""A scorecard detail's parts longer than this many characters are cut (…) on the page."""
+
+
+def short_detail(text: Any) -> str:
+    """A scorecard detail for the page: each part (split at ；) cut to `DETAIL_PART_MAX`
+    characters, so that a long validity note does not fill the page."""
+    if missing(text):
+        return ""
+    parts = [
+        p if len(p) <= DETAIL_PART_MAX else p[: DETAIL_PART_MAX - 1] + "…"
+        for p in str(text).split("；")
+    ]
+    return "；".join(parts)
+
+
 def _water_sentence(data: ReportData) -> str:
     if data.water.empty and data.water_other.empty:
-        return "本周无水质数据。" + (f"（{_water_newest_note(data)}）" if data.water_newest else "")
+        return f"{data.word}无水质数据。" + (
+            f"（{_water_newest_note(data)}）" if data.water_newest else ""
+        )
     frame = data.water if not data.water.empty else data.water_other
     where = data.region.city if not data.water.empty else "全部"
     classes = pd.to_numeric(frame["class"], errors="coerce").dropna().astype(int).tolist()
@@ -292,7 +362,7 @@ def _water_sentence(data: ReportData) -> str:
         f"{'劣Ⅴ' if c == 6 else gb3838.CLASS_LABELS[c]}类 {classes.count(c)} 个"
         for c in sorted(set(classes))
     )
-    text = f"水质：本周{where}有数据的断面 {len(frame)} 个（{by_class}）"
+    text = f"水质：{data.word}{where}有数据的断面 {len(frame)} 个（{by_class}）"
     missed = frame.loc[frame["meets_target"].astype("boolean").eq(False).fillna(False)]
     if not missed.empty:
         text += f"；未达目标：{'、'.join(missed['site_name'].astype(str))}"
@@ -307,10 +377,10 @@ def _zero_discharge_sentence(data: ReportData) -> str:
     if zd.outfalls.empty:
         parts.append("尚无排口数据")
     elif zd.inspections.empty:
-        parts.append(f"本周无排口巡查记录（{_newest_inspection(zd)}）")
+        parts.append(f"{data.word}无排口巡查记录（{_newest_inspection(zd)}）")
     else:
         bad = zd.violations
-        text = f"本周巡查排口 {len(zd.inspections)} 次，违规 {len(bad)} 次"
+        text = f"{data.word}巡查排口 {len(zd.inspections)} 次，违规 {len(bad)} 次"
         if not bad.empty:
             found = [
                 f"{r['outfall_name']} {str(r['time_local'])[5:10]} "
@@ -320,7 +390,7 @@ def _zero_discharge_sentence(data: ReportData) -> str:
             text += "（" + "；".join(found) + "）"
         missed = zd.outfalls.loc[zd.outfalls["state"] == "not_inspected", "name"]
         if not missed.empty:
-            text += f"；本周未巡查排口 {len(missed)} 个（{_names(missed.astype(str).tolist(), 3)}）"
+            text += f"；{data.word}未巡查排口 {len(missed)} 个（{_names(missed.astype(str).tolist(), 3)}）"
         parts.append(text)
     zones = zd.zones
     if not zones.empty:
@@ -347,7 +417,7 @@ def _zero_waste_sentence(data: ReportData) -> str:
         text = f"{year} 年已建成无废细胞 {len(built)} 个"
         week = zw.cells.loc[zw.cells["built_this_week"].astype(bool)]
         if not week.empty:
-            text += "，本周新建成：" + "、".join(
+            text += f"，{data.word}新建成：" + "、".join(
                 f"{r['name']}（{r['cell_type']}）" for r in week.to_dict("records")
             )
         if zw.tasks:
@@ -411,9 +481,11 @@ def zone_legend() -> list[tuple[str, str]]:
     return [(ZONE_COLOURS[k], ZONE_STATE_LABELS[k]) for k in ZONE_COLOURS]
 
 
-def outfall_legend() -> list[tuple[str, str]]:
-    """(colour, label) of the outfalls' triangles."""
-    return [(OUTFALL_COLOURS[k], OUTFALL_STATE_LABELS[k]) for k in OUTFALL_COLOURS]
+def outfall_legend(word: str = "本周") -> list[tuple[str, str]]:
+    """(colour, label) of the outfalls' triangles; `word` 本周, 本月 or 本年."""
+    return [
+        (OUTFALL_COLOURS[k], OUTFALL_STATE_LABELS[k].replace("本周", word)) for k in OUTFALL_COLOURS
+    ]
 
 
 def cell_legend(zw: ZeroWaste) -> list[tuple[str, str, str]]:
@@ -486,20 +558,34 @@ def _water_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _invalid_rows(invalid: pd.DataFrame) -> list[dict[str, Any]]:
-    """One row per station and reason, with the dates joined; background stations last."""
+def _invalid_rows(invalid: pd.DataFrame, compact: bool = False) -> list[dict[str, Any]]:
+    """One row per station and reason, with the dates joined; background stations last.
+
+    `compact` (a month or a year): one row per station, its invalid days counted, the first
+    dates listed and the most frequent reason (a station out for weeks would otherwise fill
+    pages with one row per distinct hour count)."""
     if invalid.empty:
         return []
     rows = []
-    for (site_id, problem), group in invalid.groupby(["site_id", "problem"], sort=False):
+    keys = ["site_id"] if compact else ["site_id", "problem"]
+    for key, group in invalid.groupby(keys, sort=False):
         first = group.iloc[0]
+        dates = [f"{d:%m-%d}" for d in group["date"]]
+        shown = "、".join(dates[:8]) + (f" 等 {len(dates)} 天" if len(dates) > 8 else "")
+        problem = str(first["problem"])
+        if compact:
+            reasons = group["problem"].value_counts()
+            problem = str(reasons.index[0])
+            if len(reasons) > 1:
+                problem += f"（{int(reasons.iloc[0])} 天；其余 {len(dates) - int(reasons.iloc[0])} 天原因各异）"
         rows.append(
             {
-                "site_id": site_id,
+                "site_id": key[0] if isinstance(key, tuple) else key,
                 "name": first["name"],
                 "district": first["district"],
                 "background": bool(first["background"]),
-                "dates": "、".join(f"{d:%m-%d}" for d in group["date"]),
+                "dates": shown,
+                "n_days": len(dates),
                 "problem": problem,
             }
         )
@@ -676,26 +762,173 @@ def cell_rows(zw: ZeroWaste) -> list[dict[str, Any]]:
     return rows
 
 
+REPORT_NAMES = {"week": "周报", "month": "月报", "year": "年报"}
+
+
+def period_charts(data: ReportData) -> list[Markup]:
+    """The air charts of the period: a week's daily AQI, PM2.5 and O3 bars; a month's
+    calendar of daily AQI categories (日历图) and its daily PM2.5 and O3 bars; a year's
+    12-month strip and its monthly PM2.5 means and O3 90th percentiles."""
+    district = data.region.district
+    days = data.district_days
+    if data.kind == "year":
+        return _year_charts(data)
+    ticks = charts.month_ticks(days) if data.kind == "month" else None
+    width = 760 if data.kind == "month" else 360
+    pm25 = charts.pollutant_chart(
+        f"{district} PM2.5 日均浓度",
+        days,
+        [d.pm25 for d in days],
+        data.limits["pm25"],
+        ticks=ticks,
+        width=width,
+    )
+    o3 = charts.pollutant_chart(
+        f"{district} O3 日最大8小时平均（MDA8）",
+        days,
+        [d.o3_8h for d in days],
+        data.limits["o3_8h"],
+        limit_label="二级限值",
+        ticks=ticks,
+        width=width,
+    )
+    if data.kind == "month":
+        title = f"{district}{data.title}每日空气质量（AQI 类别）"
+        return [charts.calendar(title, data.calendar_days), pm25, o3]
+    return [charts.aqi_chart(district, days), pm25, o3]
+
+
+def month_tallies(data: ReportData) -> list[charts.MonthTally]:
+    """The district's days of a year counted by month and HJ 633 category."""
+    out = []
+    for month in range(1, 13):
+        mine = [d for d in data.district_days if d.date.month == month]
+        counts = [0] * len(hj633.CATEGORIES)
+        for d in mine:
+            if d.valid and d.category in hj633.CATEGORIES:
+                counts[hj633.CATEGORIES.index(d.category)] += 1
+        # days without a valid value, in a month with data at all (else the month is 无数据)
+        any_row = any(d.problem != NO_DATA for d in mine)
+        invalid = sum(1 for d in mine if not d.valid) if any_row else 0
+        out.append(charts.MonthTally(month, tuple(counts), invalid, not mine))
+    return out
+
+
+def _year_charts(data: ReportData) -> list[Markup]:
+    import numpy as np
+
+    district = data.region.district
+    tallies = month_tallies(data)
+    strip = charts.month_strip(
+        f"{district}{data.title}逐月空气质量（各类别天数）", tallies, data.good_day_goal
+    )
+    view = data.outlook
+    pm_goal = view.pm25.goal if view is not None and view.pm25 is not None else math.nan
+    pm, o3 = [], []
+    for month in range(1, 13):
+        mine = [d for d in data.district_days if d.date.month == month]
+        pms = [d.pm25 for d in mine if not math.isnan(d.pm25)]
+        o3s = [d.o3_8h for d in mine if not math.isnan(d.o3_8h)]
+        pm.append(float(np.mean(pms)) if pms else math.nan)
+        o3.append(float(np.percentile(o3s, 90)) if o3s else math.nan)
+    ticks = [(f"{m}月", "") for m in range(1, 13)]
+    year = data.period.start.year
+    nan = math.nan
+    placeholder = [
+        Day(date(year, m, 1), nan, None, None, False, nan, nan, "", "") for m in range(1, 13)
+    ]
+    pm_chart = charts.pollutant_chart(
+        f"{district} PM2.5 月均浓度",
+        placeholder,
+        pm,
+        pm_goal if not math.isnan(pm_goal) else data.limits["pm25"],
+        limit_label="年均目标" if not math.isnan(pm_goal) else "日均限值",
+        ticks=ticks,
+        width=560,
+    )
+    o3_chart = charts.pollutant_chart(
+        f"{district} O3 日最大8小时平均，月第90百分位",
+        placeholder,
+        o3,
+        data.limits["o3_8h"],
+        limit_label="二级限值",
+        ticks=ticks,
+        width=560,
+    )
+    return [strip, pm_chart, o3_chart]
+
+
+def ranking_rows(data: ReportData) -> list[dict[str, Any]]:
+    """The city's districts for the period: rank by good-day ratio, the ratio, valid days,
+    PM2.5 mean and the comprehensive index with its rank; the region's row marked."""
+    rows = []
+    for r in data.ranking.to_dict("records"):
+        nodata = bool(r["no_data"])
+        rows.append(
+            {
+                "rank": "—" if nodata or missing(r["rank"]) else int(r["rank"]),
+                "district": r["district"],
+                "ratio": fmt_number(None if nodata else r["good_day_ratio"], 1, "%"),
+                "days": 0 if missing(r["n_valid_days"]) else int(r["n_valid_days"]),
+                "pm25": fmt_number(None if nodata else r["pm25_mean"], 0),  # as published
+                "ci": fmt_number(None if nodata else r["comprehensive_index"], 2),
+                "ci_rank": "—"
+                if nodata or missing(r["rank_comprehensive_index"])
+                else int(r["rank_comprehensive_index"]),
+                "region": bool(r["is_region"]),
+                "nodata": nodata,
+            }
+        )
+    return rows
+
+
+def _class_text(value: Any) -> str:
+    if missing(value):
+        return "—"
+    c = int(value)
+    return "劣Ⅴ" if c == 6 else gb3838.CLASS_LABELS[c]
+
+
+def water_month_rows(data: ReportData) -> list[dict[str, Any]]:
+    """A year's sections with their class in each month (colour, label; — without samples),
+    their target class and how many months missed it."""
+    frame = data.water_months
+    if frame.empty:
+        return []
+    rows = []
+    for r in frame.to_dict("records"):
+        target: Any = r.get("target_class")
+        cells = []
+        missed = 0
+        for m in range(1, 13):
+            value: Any = r.get(str(m))
+            bad = not missing(value) and not missing(target) and int(value) > int(target)
+            missed += bad
+            colour = (
+                "#FFFFFF"
+                if missing(value)
+                else WATER_HEX.get(gb3838.CLASS_STATUS[int(value)][1], "#D1D5DB")
+            )
+            cells.append({"text": _class_text(value), "colour": colour, "bad": bad})
+        rows.append(
+            {
+                "name": r["site_name"],
+                "district": "—" if missing(r.get("district")) else r["district"],
+                "target": "未设定" if missing(target) else _class_text(target),
+                "cells": cells,
+                "missed": missed,
+            }
+        )
+    return sorted(rows, key=lambda x: (-x["missed"], str(x["name"])))
+
+
 def render(data: ReportData, map_parts: MapParts) -> str:
     """The whole page as one HTML string."""
     try:
         envwatch_version = version("envwatch")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         envwatch_version = "dev"
-    days = data.district_days
-    pm25 = charts.pollutant_chart(
-        f"{data.region.district} PM2.5 日均浓度",
-        days,
-        [d.pm25 for d in days],
-        data.limits["pm25"],
-    )
-    o3 = charts.pollutant_chart(
-        f"{data.region.district} O3 日最大8小时平均（MDA8）",
-        days,
-        [d.o3_8h for d in days],
-        data.limits["o3_8h"],
-        limit_label="二级限值",
-    )
+    air_charts = period_charts(data)
     water = data.water
     missed_target = (
         water.loc[water["meets_target"].astype("boolean").eq(False).fillna(False)]
@@ -710,10 +943,15 @@ def render(data: ReportData, map_parts: MapParts) -> str:
         "map": map_parts,
         "tiles": tiles(data),
         "headlines": headlines(data),
-        "scorecard": data.scorecard.to_dict("records"),
-        "aqi_chart": charts.aqi_chart(data.region.district, days),
-        "pm25_chart": pm25,
-        "o3_chart": o3,
+        "scorecard": [
+            {**r, "detail": short_detail(r["detail"])} for r in data.scorecard.to_dict("records")
+        ],
+        "air_charts": air_charts,
+        "report_name": REPORT_NAMES[data.kind],
+        "outlook": outlook_sentences(data),
+        "ranking_rows": ranking_rows(data),
+        "water_month_rows": water_month_rows(data),
+        "months": list(range(1, 13)),
         "ratio_bins": ratio_bins(data.good_day_goal),
         "aqi_legend": aqi_legend(),
         "water_legend": water_legend(),
@@ -721,7 +959,7 @@ def render(data: ReportData, map_parts: MapParts) -> str:
         "water_other_rows": _water_rows(data.water_other),
         "missed_rows": _water_rows(missed_target),
         "any_target": any_target,
-        "invalid": _invalid_rows(data.invalid_days),
+        "invalid": _invalid_rows(data.invalid_days, compact=data.kind != "week"),
         "stations": data.stations,
         "stations_by_id": stations_by_id,
         "freshness": _freshness_rows(data),
@@ -735,7 +973,7 @@ def render(data: ReportData, map_parts: MapParts) -> str:
         "cell_rows": cell_rows(data.zero_waste),
         "cell_totals": cell_totals(data.zero_waste),
         "zone_legend": zone_legend(),
-        "outfall_legend": outfall_legend(),
+        "outfall_legend": outfall_legend(data.word),
         "cell_legend": cell_legend(data.zero_waste),
         "newest_inspection": _newest_inspection(data.zero_discharge),
         "version": envwatch_version,
