@@ -257,6 +257,9 @@ def ingest(
                 _run(loaded, store, source, result, request)
     finally:
         store.close()
+    from envwatch import alerts  # issue 18: rules and messages, after the store is closed
+
+    alerts.after_run(loaded, result, db=db)
     return result
 
 

@@ -299,6 +299,7 @@ class ReportData:
     zero_discharge: ZeroDischarge = field(default_factory=lambda: ZeroDischarge.empty())
     zero_waste: ZeroWaste = field(default_factory=lambda: ZeroWaste.empty())
     notes: list[str] = field(default_factory=list)
+    problems: Any = None  # envwatch.alerts.problems.ProblemList: the 问题清单 (issue 18)
 
     @property
     def days(self) -> list[date]:
@@ -950,4 +951,20 @@ def gather(
         zero_discharge=_zero_discharge(loaded, store, period),
         zero_waste=_zero_waste(loaded, store, period),
         notes=notes,
+        problems=_problems(loaded, store, period, now),
+    )
+
+
+def _problems(loaded: LoadedConfig, store: Store, period: scoring.Period, now: datetime) -> Any:
+    """The period's 问题清单 (alerts open, overdue and closed), from envwatch.alerts."""
+    from envwatch.alerts.problems import problem_list
+    from envwatch.config import parse_duration
+
+    return problem_list(
+        store.conn,
+        period.start,
+        period.end,
+        tz=loaded.tz,
+        overdue_after=parse_duration(loaded.config.alerts.overdue_after),
+        now=now,
     )
