@@ -291,13 +291,7 @@ class AlertChannel(_Strict):
     @field_validator("http")
     @classmethod
     def _http(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from envwatch.http import policy_from_config
-
-        try:
-            policy_from_config(v)
-        except ConfigError as e:
-            raise ValueError(str(e)) from None
-        return v
+        return Source._http(v)  # the same settings as a source's
 
     @model_validator(mode="after")
     def _kind_fields(self) -> AlertChannel:
@@ -700,26 +694,19 @@ def _check_alerts(loaded: LoadedConfig, p: Path) -> None:
                     f"'{name}' appears twice; give each a unique name"
                 )
             seen.add(name)
+    known: dict[str, tuple[set[str], str, str]] = {
+        "notify": (set(channels), "channel", "channels: " + (", ".join(channels) or "none")),
+        "sites": (sites, "site", "use a site id of the registry"),
+        "sources": (set(sources), "source", "sources: " + ", ".join(sources)),
+    }
     for i, rule in enumerate(a.rules):
-        for j, name in enumerate(rule.notify):
-            if name not in channels:
-                msgs.append(
-                    f"{p}:{loaded.line_of('alerts', 'rules', i, 'notify', j)}: "
-                    f"alerts.rules[{i}].notify: no channel '{name}'{_did_you_mean(name, channels)}; "
-                    f"channels: {', '.join(channels) or 'none (add alerts.channels)'}"
-                )
-        for j, site in enumerate(rule.sites):
-            if site not in sites:
-                msgs.append(
-                    f"{p}:{loaded.line_of('alerts', 'rules', i, 'sites', j)}: "
-                    f"alerts.rules[{i}].sites: no site '{site}' in sites"
-                    f"{_did_you_mean(site, sites)}; use a site id of the registry"
-                )
-        for j, src in enumerate(rule.sources):
-            if src not in sources:
-                msgs.append(
-                    f"{p}:{loaded.line_of('alerts', 'rules', i, 'sources', j)}: "
-                    f"alerts.rules[{i}].sources: no source '{src}'{_did_you_mean(src, sources)}"
-                )
+        for key, (allowed, what, fix) in known.items():
+            for j, name in enumerate(getattr(rule, key)):
+                if name not in allowed:
+                    msgs.append(
+                        f"{p}:{loaded.line_of('alerts', 'rules', i, key, j)}: "
+                        f"alerts.rules[{i}].{key}: no {what} '{name}'"
+                        f"{_did_you_mean(name, allowed)}; {fix}"
+                    )
     if msgs:
         raise ConfigError("\n".join(msgs))

@@ -63,16 +63,15 @@ class Outcome:
 
 def channel_secrets(channel: AlertChannel) -> dict[str, str]:
     """The channel's secrets from the environment variables it names."""
-    out = {}
-    for name in channel.secrets:
-        value = os.environ.get(name)
-        if not value:
-            raise ConfigError(
-                f"alert channel '{channel.name}' needs the environment variable {name}; set it "
-                "in the environment of the cron job or service, never in stations.yaml"
-            )
-        out[name] = value
-    return out
+    values = {name: os.environ.get(name, "") for name in channel.secrets}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ConfigError(
+            f"alert channel '{channel.name}' needs the environment variable(s) "
+            f"{', '.join(missing)}; set them in the environment of the cron job or service, "
+            "never in stations.yaml"
+        )
+    return values
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:

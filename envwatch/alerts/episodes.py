@@ -378,15 +378,35 @@ def acknowledge(
         raise UsageError(f"alert #{alert_id} is closed ({e['closed']}); nothing to hand over")
     if not note.strip():
         raise UsageError("--note is empty: say to whom and what was handed over")
+    return _act(
+        conn,
+        alert_id,
+        "acknowledged",
+        "acknowledged = coalesce(acknowledged, :at), ack_by = :by, ack_note = :note",
+        note,
+        by,
+        now,
+    )
+
+
+def _act(
+    conn: sqlite3.Connection,
+    alert_id: int,
+    step: str,
+    sets: str,
+    note: str,
+    by: str | None,
+    now: datetime | None,
+) -> dict[str, Any]:
+    """Record a staff step: update the episode (`sets` uses :at, :by, :note) and the steps."""
     stamp = iso(now or datetime.now(UTC))
     who = by or default_by()
     conn.execute("BEGIN IMMEDIATE")
     conn.execute(
-        "UPDATE alert_episodes SET acknowledged = coalesce(acknowledged, ?), ack_by = ?, "
-        "ack_note = ? WHERE id = ?",
-        (stamp, who, note, alert_id),
+        f"UPDATE alert_episodes SET {sets} WHERE id = :id",
+        {"at": stamp, "by": who, "note": note, "id": alert_id},
     )
-    _step(conn, alert_id, stamp, "acknowledged", who, note)
+    _step(conn, alert_id, stamp, step, who, note)
     conn.execute("COMMIT")
     return _episode(conn, alert_id)
 
@@ -415,17 +435,16 @@ def close(
             )
         if not reason or not reason.strip():
             raise UsageError("--force needs --reason: why close an alert that has not cleared")
-    stamp = iso(now or datetime.now(UTC))
-    who = by or default_by()
     text = note if e["cleared"] is not None else f"{note}（强制销号：{reason}）"
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute(
-        "UPDATE alert_episodes SET closed = ?, closed_by = ?, close_note = ? WHERE id = ?",
-        (stamp, who, text, alert_id),
+    return _act(
+        conn,
+        alert_id,
+        "closed",
+        "closed = :at, closed_by = :by, close_note = :note",
+        text,
+        by,
+        now,
     )
-    _step(conn, alert_id, stamp, "closed", who, text)
-    conn.execute("COMMIT")
-    return _episode(conn, alert_id)
 
 
 def steps(conn: sqlite3.Connection, alert_id: int) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from envwatch.config import AQI_CATEGORY_NAMES, AlertRule, LoadedConfig, parse_duration
@@ -126,6 +127,23 @@ def _since(ctx: RuleContext, rule: AlertRule, subject: str, newest: int) -> int:
     return max(lower, int(mark)) if mark is not None else lower
 
 
+def _new_rows(
+    ctx: RuleContext, rule: AlertRule, site: str, table: str, columns: str, where: str = ""
+) -> list[Any]:
+    """The subject's rows of `table` newer than the rule's cursor and within the rule's window
+    before its newest row (by the table's key, site_id … period_end), oldest first."""
+    newest = ctx.conn.execute(
+        f"SELECT max(period_end) FROM {table} WHERE site_id = ? {where}", (site,)
+    ).fetchone()[0]
+    if newest is None:
+        return []
+    return ctx.conn.execute(
+        f"SELECT period_end, {columns} FROM {table} WHERE site_id = ? {where} "
+        "AND period_end > ? ORDER BY period_end",
+        (site, _since(ctx, rule, site, newest)),
+    ).fetchall()
+
+
 def _air_hourly_aqi(rule: AlertRule, ctx: RuleContext) -> list[Finding]:
     assert rule.threshold is not None
     threshold = rule.threshold
@@ -133,16 +151,9 @@ def _air_hourly_aqi(rule: AlertRule, ctx: RuleContext) -> list[Finding]:
     names = ctx.site_names(sites)
     out = []
     for site in sites:
-        newest = ctx.conn.execute(
-            "SELECT max(period_end) FROM air_hour WHERE site_id = ?", (site,)
-        ).fetchone()[0]
-        if newest is None:
-            continue
-        rows = ctx.conn.execute(
-            "SELECT period_end, aqi, category, primary_pollutant FROM air_hour "
-            "WHERE site_id = ? AND period_end > ? AND aqi IS NOT NULL ORDER BY period_end",
-            (site, _since(ctx, rule, site, newest)),
-        ).fetchall()
+        rows = _new_rows(
+            ctx, rule, site, "air_hour", "aqi, category, primary_pollutant", "AND aqi IS NOT NULL"
+        )
         if not rows:
             continue
         name = names.get(site, site)
@@ -222,18 +233,14 @@ def _water_below_target(rule: AlertRule, ctx: RuleContext) -> list[Finding]:
         ).fetchall()
     out = []
     for site, name, target in sections:
-        newest = ctx.conn.execute(
-            "SELECT max(period_end) FROM water_sample WHERE site_id = ? AND kind IN ('auto', 'lab')",
-            (site,),
-        ).fetchone()[0]
-        if newest is None:
-            continue
-        rows = ctx.conn.execute(
-            "SELECT period_end, class, main_pollutants FROM water_sample "
-            "WHERE site_id = ? AND kind IN ('auto', 'lab') AND period_end > ? "
-            "AND class IS NOT NULL ORDER BY period_end",
-            (site, _since(ctx, rule, site, newest)),
-        ).fetchall()
+        rows = _new_rows(
+            ctx,
+            rule,
+            site,
+            "water_sample",
+            "class, main_pollutants",
+            "AND kind IN ('auto', 'lab') AND class IS NOT NULL",
+        )
         if not rows:
             continue
         bad = [r for r in rows if r[1] > target]
@@ -267,16 +274,7 @@ def _outfall_violation(rule: AlertRule, ctx: RuleContext) -> list[Finding]:
         ).fetchall()
     out = []
     for site, name in outfalls:
-        newest = ctx.conn.execute(
-            "SELECT max(period_end) FROM outfall_check WHERE site_id = ?", (site,)
-        ).fetchone()[0]
-        if newest is None:
-            continue
-        rows = ctx.conn.execute(
-            "SELECT period_end, violation FROM outfall_check WHERE site_id = ? AND period_end > ? "
-            "ORDER BY period_end",
-            (site, _since(ctx, rule, site, newest)),
-        ).fetchall()
+        rows = _new_rows(ctx, rule, site, "outfall_check", "violation")
         if not rows:
             continue
         bad = [r for r in rows if r[1]]
