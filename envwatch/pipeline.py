@@ -257,9 +257,10 @@ def ingest(
                 _run(loaded, store, source, result, request)
     finally:
         store.close()
-    from envwatch import alerts  # issue 18: rules and messages, after the store is closed
+    if days is None:  # issue 18: rules and messages, after the store is closed; a backfill
+        from envwatch import alerts  # checks them once, at its end
 
-    alerts.after_run(loaded, result, db=db)
+        alerts.after_run(loaded, result, db=db)
     return result
 
 
@@ -309,6 +310,10 @@ def backfill(
                 progress=progress,
             )
         )
+    if results:
+        from envwatch import alerts
+
+        alerts.after_run(loaded, results[-1], db=db)
     return results
 
 

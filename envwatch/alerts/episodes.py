@@ -280,17 +280,13 @@ def deliver(
     for episode in queued:
         delivery_id, event, channel_name = episode.pop("_d")
         channel = channels.get(channel_name)
-        if channel is None or channel_name in down:
+        if channel is None:  # removed from the config: not retried
+            error = f"no channel '{channel_name}' in the config any more; not sent"
+            _record(conn, delivery_id, "dropped", now(), error, None)
+            out.errors.append(f"alert #{episode['id']}: {error}")
+            continue
+        if channel_name in down:
             out.waiting += 1
-            if channel is None:
-                _record(
-                    conn,
-                    delivery_id,
-                    "failed",
-                    now(),
-                    f"no channel '{channel_name}' in the config",
-                    None,
-                )
             continue
         outcome = send(channel, message(loaded, episode, event, now=now()))
         answer = redact(outcome.answer, secrets)
@@ -323,10 +319,9 @@ def _record(
     alert_id, event, channel = conn.execute(
         "SELECT alert_id, event, channel FROM alert_deliveries WHERE id = ?", (delivery_id,)
     ).fetchone()
-    note = f"{channel} {event}: " + ("ok" if status == "ok" else f"failed: {error}")
-    _step(
-        conn, alert_id, stamp, "notified" if status == "ok" else "delivery_failed", "envwatch", note
-    )
+    note = f"{channel} {event}: " + ("ok" if status == "ok" else f"{status}: {error}")
+    step = {"ok": "notified", "failed": "delivery_failed"}.get(status, f"delivery_{status}")
+    _step(conn, alert_id, stamp, step, "envwatch", note)
     conn.execute("COMMIT")
 
 

@@ -7,8 +7,9 @@ Tables (times are ISO-8601 UTC text, like the run ledger):
   when and the note.
 - ``alert_steps``: every step of every episode (opened, notified, repeated, cleared,
   acknowledged, closed, delivery failures) with its time, who and a note.
-- ``alert_deliveries``: one row per message per channel: ``pending`` until sent, ``ok`` or
-  ``failed`` (retried by the next run), attempts, the last try and the (redacted) error.
+- ``alert_deliveries``: one row per message per channel: ``pending`` until sent, ``ok``,
+  ``failed`` (retried by the next run) or ``dropped`` (its channel left the config), attempts,
+  the last try and the (redacted) error.
 - ``alert_cursors``: per rule and subject, the newest data the rule has looked at, so that
   re-ingesting the same data announces nothing.
 
