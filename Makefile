@@ -48,7 +48,7 @@ browser:
 	fi
 
 test: install browser
-	ENVWATCH_REQUIRE_BROWSER=1 $(BIN)/pytest -q
+	ENVWATCH_REQUIRE_BROWSER=1 $(BIN)/pytest -q -m "slow or not slow"
 
 lint: install
 	$(BIN)/ruff format --check envwatch tests benchmarks

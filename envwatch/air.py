@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import pandas as pd
 
+from envwatch import read
 from envwatch.standards import air_stats, aqi
 from envwatch.store import AIR_POLLUTANTS, Store
+
+_AIR_DAY = read.Scope("date", "date", "site_id", name="air_day")
 
 HOUR_PARAMETERS = (*AIR_POLLUTANTS, "aqi_published")
 
@@ -150,17 +152,6 @@ def derive_days(store: Store, site_days: pd.DataFrame, tz: str) -> int:
 # -- DataFrames for staff and for the report ------------------------------------------------------
 
 
-def _date_filter(start: date | str | None, end: date | str | None) -> tuple[str, list[Any]]:
-    where, params = [], []
-    if start is not None:
-        where.append("date >= ?")
-        params.append(str(start))
-    if end is not None:
-        where.append("date <= ?")
-        params.append(str(end))
-    return " AND ".join(where), params
-
-
 def daily(
     store: Store,
     sites: Sequence[str] | None = None,
@@ -172,16 +163,15 @@ def daily(
     Concentrations in µg/m³ (CO mg/m³) at full precision; ``date`` is a datetime64 at midnight;
     ``valid`` is bool.
     """
-    where, params = _date_filter(start, end)
-    if sites is not None:
-        where = " AND ".join(filter(None, [where, f"site_id IN ({', '.join('?' * len(sites))})"]))
-        params += list(sites)
-    sql = "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)"
-    df = pd.read_sql_query(
-        sql + (f" WHERE {where}" if where else "") + " ORDER BY site_id, date",
-        store.conn,
-        params=params,
+    sql, params = read.select(
+        "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)",
+        _AIR_DAY,
+        "site_id, date",
+        site_ids=sites,
+        first=read.local_day(start, "start") if start is not None else None,
+        last=read.local_day(end, "end") if end is not None else None,
     )
+    df = pd.read_sql_query(sql, store.conn, params=params)
     df["date"] = pd.to_datetime(df["date"])
     df["valid"] = df["valid"].astype(bool)
     df["background"] = df["background"].astype(bool)

@@ -55,336 +55,29 @@ from __future__ import annotations
 import difflib
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from envwatch.errors import UsageError
+from envwatch import read
+from envwatch.errors import StoreError, UsageError
+from envwatch.read import DateLike
+from envwatch.schema import RELATIONS_BY_NAME, Column, Table
 from envwatch.standards.aqi import CATEGORIES
 from envwatch.standards.water import CLASS_LABELS
-from envwatch.standards.water import PARAMETERS as WATER_PARAMETERS
-from envwatch.store import Store, iso
+from envwatch.store import Store
 
 __all__ = ["COLUMNS", "TABLES", "Column", "StoreReader", "Table", "open_store"]
-
-DateLike = str | date | datetime | pd.Timestamp
 
 AQI_CATEGORY = pd.CategoricalDtype(list(CATEGORIES), ordered=True)
 WATER_CLASS = pd.CategoricalDtype(list(CLASS_LABELS.values()), ordered=True)
 
-# Units as staff write them (the store's codes are ASCII).
-_UNIT_DISPLAY = {"degC": "℃", "1": "", "uS/cm": "µS/cm", "count/L": "个/L", "cells/L": "个/L"}
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of a public view: name, dtype kind, Chinese label, unit and a note.
-
-    Kinds: ``str``, ``float``, ``int``, ``bool``, ``aqi_category``, ``water_class``,
-    ``local`` (local time, see the module's conventions), ``date``, ``month``, ``utc``,
-    ``unix`` (Unix seconds, UTC).
-    """
-
-    name: str
-    kind: str
-    label: str
-    unit: str = ""
-    note: str = ""
-
-    @property
-    def header(self) -> str:
-        """The Excel header: the Chinese label and the unit, e.g. ``PM2.5 (µg/m³)``."""
-        return f"{self.label} ({self.unit})" if self.unit else self.label
-
-    @property
-    def description(self) -> str:
-        """One Chinese sentence for Datasette: label, unit, note."""
-        text = self.label + (f"，单位 {self.unit}" if self.unit else "")
-        return text + (f"。{self.note}" if self.note else "")
-
-
-@dataclass(frozen=True)
-class Table:
-    """A public view (or table) that the API, the export and Datasette describe.
-
-    `select` is the SQL of the rows; `time` says how a date range filters them (``hour``,
-    ``sample``, ``date``, ``month``, ``span``, ``utc`` or None); `time_column` is the column it
-    filters on; `sites` is the site column (None: no site filter).
-    """
-
-    name: str
-    title: str
-    description: str
-    columns: tuple[Column, ...]
-    select: str
-    time: str | None = None
-    time_column: str = ""
-    sites: str | None = "site_id"
-
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-
-def _c(name: str, kind: str, label: str, unit: str = "", note: str = "") -> Column:
-    return Column(name, kind, label, unit, note)
-
-
-_SITE = (
-    _c("site_id", "str", "站点编号"),
-    _c("site_name", "str", "站点名称"),
-)
-_HOUR_END = "小时值记时段末：01:00 为 00:00-01:00 的均值，24 时记为次日 00:00"
-_AIR_1H = (
-    _c("pm25", "float", "PM2.5", "µg/m³", "1小时平均"),
-    _c("pm10", "float", "PM10", "µg/m³", "1小时平均"),
-    _c("so2", "float", "SO2", "µg/m³", "1小时平均"),
-    _c("no2", "float", "NO2", "µg/m³", "1小时平均"),
-    _c("co", "float", "CO", "mg/m³", "1小时平均"),
-    _c("o3", "float", "O3", "µg/m³", "1小时平均"),
-)
-_WATER_ITEMS = tuple(
-    _c(code, "float", p.name, _UNIT_DISPLAY.get(p.unit, p.unit))
-    for code, p in WATER_PARAMETERS.items()
-)
-_KIND_NOTE = "auto 为国家地表水自动站，lab 为手工监测（化验单）"
-
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        Table(
-            "air_hourly",
-            "空气质量小时数据",
-            "每个空气站每小时的六项污染物浓度和按 HJ 633 计算的 AQI。" + _HOUR_END + "。",
-            (
-                *_SITE,
-                _c("district", "str", "区县"),
-                _c("time_local", "local", "时间（本地，时段末）", "", _HOUR_END),
-                *_AIR_1H,
-                _c("aqi", "int", "AQI", "", "按 HJ 633 计算，不照抄数据源"),
-                _c("category", "aqi_category", "空气质量级别"),
-                _c("primary_pollutant", "str", "首要污染物", "", "AQI ≤ 50 时为空"),
-                _c("rules", "str", "标准版本", "", "2012 或 2026（2026-03-01 起）"),
-                _c("aqi_published", "float", "数据源发布的AQI", "", "仅供比对"),
-                _c("period_end", "unix", "时段末（Unix 秒，UTC）"),
-            ),
-            "SELECT * FROM air_hourly",
-            time="hour",
-            time_column="period_end",
-        ),
-        Table(
-            "air_daily",
-            "空气质量日数据",
-            "每个空气站每个自然日（01:00 至次日 00:00 的小时值）的 HJ 663 日均值和日AQI。",
-            (
-                *_SITE,
-                _c("district", "str", "区县"),
-                _c("date", "date", "日期"),
-                _c("rules", "str", "标准版本", "", "2012 或 2026（2026-03-01 起）"),
-                _c("pm25", "float", "PM2.5 日均", "µg/m³", "至少20个小时值"),
-                _c("pm10", "float", "PM10 日均", "µg/m³", "至少20个小时值"),
-                _c("so2", "float", "SO2 日均", "µg/m³", "至少20个小时值"),
-                _c("no2", "float", "NO2 日均", "µg/m³", "至少20个小时值"),
-                _c("co", "float", "CO 日均", "mg/m³", "至少20个小时值"),
-                _c("o3_1h_max", "float", "O3 日最大1小时", "µg/m³"),
-                _c("o3_8h_max", "float", "O3 日最大8小时平均", "µg/m³", "08:00-24:00 的8小时值"),
-                _c("aqi", "int", "日AQI"),
-                _c("category", "aqi_category", "空气质量级别"),
-                _c("primary_pollutant", "str", "首要污染物"),
-                _c("valid", "bool", "有效", "", "计算日AQI所需的各项日均值都有效"),
-                _c("exceeding", "str", "超标污染物", "", "2012 规则"),
-                _c("background", "bool", "对照点", "", "对照点不参与城市和区县均值"),
-            ),
-            "SELECT * FROM air_daily",
-            time="date",
-            time_column="date",
-        ),
-        Table(
-            "water_samples",
-            "地表水监测数据",
-            "每个断面每次监测的各项目浓度和 GB 3838 水质类别。" + _KIND_NOTE + "。",
-            (
-                *_SITE,
-                _c("water_type", "str", "水体类型", "", "river 河流，lake 湖库"),
-                _c("time_local", "local", "监测时间（本地）"),
-                _c("source", "str", "数据源"),
-                _c("kind", "str", "监测方式", "", _KIND_NOTE),
-                *_WATER_ITEMS,
-                _c("class", "int", "水质类别（1-6）", "", "6 为劣Ⅴ类"),
-                _c("class_label", "water_class", "水质类别"),
-                _c("main_pollutants", "str", "主要污染物", "", "括号内为超标倍数"),
-                _c("status", "str", "水质状况"),
-                _c("class_published", "int", "数据源发布的类别", "", "仅供比对"),
-                _c("qc_withheld", "str", "质控未采用的项目"),
-                _c("below_detection", "str", "未检出的项目", "", "按检出限的一半计"),
-                _c("control_level", "str", "控制级别"),
-                _c("target_class", "int", "目标类别（1-5）"),
-                _c("province", "str", "省份"),
-                _c("basin", "str", "流域"),
-                _c("district", "str", "区县"),
-                _c("period_end", "unix", "监测时刻（Unix 秒，UTC）"),
-            ),
-            "SELECT * FROM water_samples",
-            time="sample",
-            time_column="period_end",
-        ),
-        Table(
-            "water_periods",
-            "地表水月度水质",
-            "每个断面每月的水质类别：先求各项目的月均值再定类（不平均类别）。",
-            (
-                *_SITE,
-                _c("water_type", "str", "水体类型"),
-                _c("kind", "str", "监测方式", "", _KIND_NOTE),
-                _c("period", "month", "月份"),
-                _c("n_samples", "int", "样品数"),
-                _c("class", "int", "水质类别（1-6）", "", "6 为劣Ⅴ类"),
-                _c("class_label", "water_class", "水质类别"),
-                _c("status", "str", "水质状况"),
-                _c("main_pollutants", "str", "主要污染物"),
-                _c("control_level", "str", "控制级别"),
-                _c("target_class", "int", "目标类别（1-5）"),
-                _c("meets_target", "bool", "达到目标"),
-            ),
-            "SELECT * FROM water_periods",
-            time="month",
-            time_column="period",
-        ),
-        Table(
-            "scorecard",
-            "目标完成情况",
-            "规划目标逐项的数值、目标和是否达标，由 envwatch score 计算。",
-            (
-                _c("period", "str", "时段", "", "2026（年）、2026-11（月）或 2026-W47（周）"),
-                _c("target_id", "str", "指标编号"),
-                _c("label", "str", "指标"),
-                _c("value", "float", "数值"),
-                _c("value_text", "str", "数值（文字）"),
-                _c("unit", "str", "单位"),
-                _c("goal", "str", "目标"),
-                _c("met", "bool", "达标"),
-                _c("previous", "float", "上期数值"),
-                _c("trend", "str", "趋势"),
-                _c("detail", "str", "说明"),
-                _c("period_start", "date", "时段起"),
-                _c("period_end", "date", "时段止"),
-                _c("computed_at", "utc", "计算时间（UTC）"),
-            ),
-            "SELECT * FROM scorecard",
-            time="span",
-            time_column="period_start",
-            sites=None,
-        ),
-        Table(
-            "runs",
-            "采集运行记录",
-            "每次 envwatch ingest 一行：窗口、状态和计数。",
-            (
-                _c("id", "int", "运行编号"),
-                _c("source", "str", "数据源"),
-                _c("started_at", "utc", "开始时间（UTC）"),
-                _c("finished_at", "utc", "结束时间（UTC）"),
-                _c("status", "str", "状态", "", "ok 成功，partial 部分成功，failed 失败"),
-                _c("fetched", "int", "读到的数值"),
-                _c("new", "int", "新增"),
-                _c("revised", "int", "修订"),
-                _c("unchanged", "int", "未变"),
-                _c("rejected", "int", "拒收"),
-                _c("error", "str", "出错信息"),
-                _c("window_start", "utc", "窗口起（UTC）"),
-                _c("window_end", "utc", "窗口止（UTC）"),
-                _c("payloads", "int", "载荷数"),
-                _c("mismatches", "int", "AQI 与发布值不同的小时数"),
-                _c("faults", "str", "故障"),
-            ),
-            "SELECT * FROM runs",
-            time="utc",
-            time_column="started_at",
-            sites=None,
-        ),
-        Table(
-            "sites",
-            "站点和断面",
-            "站点登记表：来自 stations.yaml，以及从数据源、化验单加入的站点。坐标为 WGS-84。",
-            (
-                _c("site_id", "str", "站点编号"),
-                _c("name", "str", "名称"),
-                _c("kind", "str", "类型", "", "air 空气站，water 断面，outfall 排口"),
-                _c("lon", "float", "经度", "°", "WGS-84"),
-                _c("lat", "float", "纬度", "°", "WGS-84"),
-                _c("crs_source", "str", "原始坐标系"),
-                _c("province", "str", "省份"),
-                _c("city", "str", "城市"),
-                _c("district", "str", "区县"),
-                _c("district_source", "str", "区县来源"),
-                _c("background", "bool", "对照点"),
-                _c("basin", "str", "流域"),
-                _c("river", "str", "河流"),
-                _c("control_level", "str", "控制级别"),
-                _c("water_type", "str", "水体类型"),
-                _c("water_type_guessed", "bool", "水体类型为推测"),
-                _c("target_class", "int", "目标类别（1-5）"),
-                _c("zone", "str", "功能区"),
-                _c("receiving_water", "str", "受纳水体"),
-                _c("outfall_type", "str", "排口类型"),
-                _c("origin", "str", "来源", "", "config 为 stations.yaml，feed 为数据源"),
-                _c("updated_at", "utc", "更新时间（UTC）"),
-            ),
-            "SELECT * FROM sites",
-        ),
-        Table(
-            "observations",
-            "全部监测值（长表）",
-            "每个站点、参数、时段类型、时刻一行，数值为规范单位（见 unit）。",
-            (
-                _c("site_id", "str", "站点编号"),
-                _c("parameter", "str", "参数代码"),
-                _c("averaging", "str", "时段类型", "", "1h、24h 等为小时值；auto、lab 为水样"),
-                _c("period_end", "unix", "时段末（Unix 秒，UTC）"),
-                _c("time_local", "local", "时间（本地，时段末）", "", _HOUR_END),
-                _c("value", "float", "数值", "", "单位见 unit"),
-                _c("unit", "str", "单位"),
-                _c("flag", "str", "标记"),
-                _c("run_id", "int", "运行编号"),
-            ),
-            "SELECT o.site_id, o.parameter, o.averaging, o.period_end, NULL AS time_local, "
-            "o.value, p.unit, o.flag, o.run_id "
-            "FROM observations o LEFT JOIN parameters p ON p.code = o.parameter",
-            time="hour",
-            time_column="o.period_end",
-        ),
-        Table(
-            "revisions",
-            "数据修订",
-            "数据源改了已入库的值时记下的旧值和新值；revised_at 为发现修订的采集时间。",
-            (
-                _c("id", "int", "编号"),
-                _c("run_id", "int", "运行编号"),
-                _c("revised_at", "utc", "修订时间（UTC）"),
-                _c("site_id", "str", "站点编号"),
-                _c("parameter", "str", "参数代码"),
-                _c("averaging", "str", "时段类型"),
-                _c("period_end", "unix", "时段末（Unix 秒，UTC）"),
-                _c("time_local", "local", "数据时间（本地，时段末）"),
-                _c("old_value", "float", "旧值"),
-                _c("new_value", "float", "新值"),
-                _c("old_flag", "str", "旧标记"),
-                _c("new_flag", "str", "新标记"),
-            ),
-            "SELECT v.id, v.run_id, l.started_at AS revised_at, v.site_id, v.parameter, "
-            "v.averaging, v.period_end, NULL AS time_local, v.old_value, v.new_value, "
-            "v.old_flag, v.new_flag FROM revisions v JOIN run_ledger l ON l.id = v.run_id",
-            time="utc",
-            time_column="l.started_at",
-            sites="v.site_id",
-        ),
-    )
-}
-"""The tables envwatch describes, by name: the public views, sites, observations, revisions."""
+TABLES: dict[str, Table] = dict(RELATIONS_BY_NAME)
+"""The tables envwatch describes, by name (declared in `envwatch.schema`): the public views,
+sites, observations, revisions."""
 
 COLUMNS: dict[str, dict[str, Column]] = {
     name: {c.name: c for c in t.columns} for name, t in TABLES.items()
@@ -392,21 +85,20 @@ COLUMNS: dict[str, dict[str, Column]] = {
 """Column descriptions by table and column name."""
 
 
-def _day(value: DateLike, what: str) -> date:
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise UsageError(f"{what} '{value}' is not a date: write YYYY-MM-DD") from None
-    if ts is pd.NaT or ts != ts.normalize():
-        raise UsageError(f"{what} '{value}' is not a date: give a day, e.g. 2026-11-01")
-    return ts.date()
-
-
 def _typed(table: Table, df: pd.DataFrame, tz: ZoneInfo) -> pd.DataFrame:
     """The rows of `table` with the declared dtype for every column (stable across chunks)."""
+    missing = [c for c in table.column_names if c not in df.columns]
+    extra = [c for c in df.columns if c not in table.column_names]
+    if missing or extra:
+        raise StoreError(
+            f"{table.name}: the store's columns differ from envwatch's declaration "
+            f"(missing: {', '.join(missing) or 'none'}; undeclared: {', '.join(extra) or 'none'}); "
+            "open the store once with this envwatch's `envwatch init` to update its views, or "
+            "use the envwatch that made it"
+        )
     out: dict[str, Any] = {}
     for col in table.columns:
-        s = df[col.name] if col.name in df else pd.Series([None] * len(df), dtype=object)
+        s = df[col.name]
         k = col.kind
         if k == "str":
             out[col.name] = s.astype("string")
@@ -632,97 +324,19 @@ class StoreReader:
         kind: str | None,
         parameters: Sequence[str] | None,
     ) -> tuple[str, list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        if sites is not None:
-            if table.sites is None:
-                raise UsageError(f"{table.name} has no sites to choose from")
-            ids = self.site_ids(sites)
-            where.append(f"{table.sites} IN ({', '.join('?' * len(ids))})")
-            params += ids
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(kind)
-        if parameters is not None:
-            where.append(f"o.parameter IN ({', '.join('?' * len(parameters))})")
-            params += list(parameters)
-        first = _day(start, "start") if start is not None else None
-        last = _day(end, "end") if end is not None else None
-        if first and last and first > last:
-            raise UsageError(f"start {first} is after end {last}")
-        if (first or last) and table.time is None:
-            raise UsageError(f"{table.name} has no dates to choose from")
-        w, p = self._time_filter(table, first, last)
-        where += w
-        params += p
-        sql = table.select + (" WHERE " + " AND ".join(where) if where else "")
-        order = {
-            "air_hourly": "site_id, period_end",
-            "air_daily": "site_id, date",
-            "water_samples": "site_id, period_end",
-            "water_periods": "site_id, kind, period",
-            "scorecard": "period_start, period, target_id",
-            "runs": "id",
-            "sites": "site_id",
-            "observations": "o.site_id, o.parameter, o.averaging, o.period_end",
-            "revisions": "v.id",
-        }[table.name]
-        return f"{sql} ORDER BY {order}", params
-
-    def _midnight(self, d: date) -> int:
-        """Unix seconds of local midnight at the start of `d`."""
-        return int(datetime(d.year, d.month, d.day, tzinfo=self.tz).timestamp())
-
-    def _time_filter(
-        self, table: Table, first: date | None, last: date | None
-    ) -> tuple[list[str], list[Any]]:
-        col = table.time_column
-        where: list[str] = []
-        params: list[Any] = []
-        nxt = last + timedelta(days=1) if last else None
-        if table.time == "hour":  # natural days: hour-ending labels 01:00 … 24:00
-            if first:
-                where.append(f"{col} > ?")
-                params.append(self._midnight(first))
-            if nxt:
-                where.append(f"{col} <= ?")
-                params.append(self._midnight(nxt))
-        elif table.time == "sample":  # sampling instants: [first 00:00, last+1 00:00)
-            if first:
-                where.append(f"{col} >= ?")
-                params.append(self._midnight(first))
-            if nxt:
-                where.append(f"{col} < ?")
-                params.append(self._midnight(nxt))
-        elif table.time == "date":
-            if first:
-                where.append(f"{col} >= ?")
-                params.append(first.isoformat())
-            if last:
-                where.append(f"{col} <= ?")
-                params.append(last.isoformat())
-        elif table.time == "month":
-            if first:
-                where.append(f"{col} >= ?")
-                params.append(f"{first:%Y-%m}")
-            if last:
-                where.append(f"{col} <= ?")
-                params.append(f"{last:%Y-%m}")
-        elif table.time == "span":  # periods overlapping the days
-            if first:
-                where.append("period_end >= ?")
-                params.append(first.isoformat())
-            if last:
-                where.append("period_start <= ?")
-                params.append(last.isoformat())
-        elif table.time == "utc":
-            if first:
-                where.append(f"{col} >= ?")
-                params.append(iso(datetime(first.year, first.month, first.day, tzinfo=self.tz)))
-            if nxt:
-                where.append(f"{col} < ?")
-                params.append(iso(datetime(nxt.year, nxt.month, nxt.day, tzinfo=self.tz)))
-        return where, params
+        if sites is not None and table.sites is None:
+            raise UsageError(f"{table.name} has no sites to choose from")
+        return read.select(
+            table.select(self._store.utc_offset_minutes),
+            table.scope,
+            table.order,
+            site_ids=self.site_ids(sites) if sites is not None else None,
+            first=read.local_day(start, "start") if start is not None else None,
+            last=read.local_day(end, "end") if end is not None else None,
+            tz=self.tz,
+            kind=kind,
+            parameters=parameters,
+        )
 
     def site_ids(self, sites: str | Sequence[str]) -> list[str]:
         """Site ids for ids or names (a name may match several sites); UsageError if unknown."""

@@ -536,7 +536,8 @@ def serve(obj: _Context, port: int, no_sql: bool, time_limit: int, tiles: str | 
     "--table",
     required=True,
     help="What to export: air_hourly, air_daily, water_samples, water_periods, scorecard, "
-    "runs, sites, observations, revisions.",
+    "runs, sites, observations, revisions, outfall_inspections, zero_discharge_zones, "
+    "zero_waste_cells, zero_waste_indicators.",
 )
 @click.option(
     "--format",

@@ -11,8 +11,8 @@
   partition values live in the folder names, not in the files (DuckDB:
   ``read_parquet('out/**/*.parquet', hive_partitioning = true)``; pandas:
   ``pd.read_parquet('out')``). The year is the year of the local day a value belongs to: an
-  hourly value labelled 00:00 on 1 January (hour-ending) belongs to the year before. ``sites``
-  has no dates: one file. A file ``_envwatch_export.json`` records what was exported. Times
+  hourly value labelled 00:00 on 1 January (hour-ending) belongs to the year before. A relation
+  without dates (``sites``, the zones, cells and indicators) is one file. A file ``_envwatch_export.json`` records what was exported. Times
   are Parquet timestamps (``time_local`` without a time zone, UTC columns with one), months of
   ``water_periods`` are ``YYYY-MM`` text.
 
@@ -61,7 +61,7 @@ class ExportResult:
         by = "year and parameter" if self.table == "observations" else "year"
         what = "1 file"
         if self.format == "parquet":
-            what = "1 file" if self.table == "sites" else f"{self.files} file(s) by {by}"
+            what = "1 file" if TABLES[self.table].time is None else f"{self.files} file(s) by {by}"
         return f"{self.table}: {self.rows:,} rows → {self.path} ({self.format}, {what})"
 
 
@@ -258,7 +258,7 @@ def partition_year(spec: Table, df: pd.DataFrame, tz: str) -> pd.Series:
         else:
             t = t - pd.Timedelta(seconds=1)
         year = t.dt.year
-    elif name == "water_samples":
+    elif name in ("water_samples", "outfall_inspections"):
         year = df["time_local"].dt.year
     elif name == "air_daily":
         year = df["date"].dt.year
@@ -309,7 +309,7 @@ def _write_parquet(
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    partitioned = spec.name != "sites"
+    partitioned = spec.time is not None  # a relation without dates is one file
     by_parameter = spec.name == "observations"
     writers: dict[tuple[str, ...], Any] = {}
     buffers: dict[tuple[str, ...], list[Any]] = {} if partitioned else {(): []}

@@ -9,16 +9,18 @@ converted by cnmaps to WGS-84).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import shapely
-from cnmaps.geo import bd09_to_wgs84, gcj02_to_wgs84
+if TYPE_CHECKING:  # drawing and boundary libraries load only when a boundary is needed
+    import geopandas as gpd
 
 
 def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     """Convert a point from `crs` (``wgs84``, ``gcj02`` or ``bd09``) to WGS-84 degrees."""
     if crs == "wgs84":
         return lon, lat
+    from cnmaps.geo import bd09_to_wgs84, gcj02_to_wgs84
+
     if crs == "gcj02":
         x, y = gcj02_to_wgs84(lon, lat)
     elif crs == "bd09":
@@ -31,6 +33,7 @@ def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
 @lru_cache(maxsize=8)
 def district_boundaries(province: str, city: str) -> gpd.GeoDataFrame:
     """The city's districts and counties (WGS-84 polygons), one row each: ``district``, geometry."""
+    import geopandas as gpd
     from cnmaps import get_adm_maps
 
     maps = get_adm_maps(province=province, city=city, level="区县", wgs84=True)
@@ -42,6 +45,8 @@ def assign_districts(
     lons: list[float], lats: list[float], province: str, city: str
 ) -> list[str | None]:
     """The district of each WGS-84 point by point-in-polygon; None outside the city."""
+    import shapely
+
     bounds = district_boundaries(province, city)
     points = shapely.points(lons, lats)
     tree = shapely.STRtree(bounds.geometry.values)

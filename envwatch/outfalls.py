@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from envwatch import read
+from envwatch.schema import RELATIONS_BY_NAME
 from envwatch.store import Store
 
 ITEMS = {"nh3n": "氨氮", "cod": "化学需氧量", "tp": "总磷"}
@@ -90,15 +92,16 @@ def inspections(
     store: Store, start: date | str | None = None, end: date | str | None = None
 ) -> pd.DataFrame:
     """Rows of the ``outfall_inspections`` view over local dates start … end (inclusive)."""
-    where, params = [], []
-    if start is not None:
-        where.append("substr(time_local, 1, 10) >= ?")
-        params.append(str(start))
-    if end is not None:
-        where.append("substr(time_local, 1, 10) <= ?")
-        params.append(str(end))
-    sql = "SELECT * FROM outfall_inspections" + (" WHERE " + " AND ".join(where) if where else "")
-    return pd.read_sql_query(sql + " ORDER BY time_local", store.conn, params=params)
+    table = RELATIONS_BY_NAME["outfall_inspections"]
+    sql, params = read.select(
+        table.select(store.utc_offset_minutes),
+        table.scope,
+        table.order,
+        first=read.local_day(start, "start") if start is not None else None,
+        last=read.local_day(end, "end") if end is not None else None,
+        tz=read.fixed_zone(store.utc_offset_minutes),
+    )
+    return pd.read_sql_query(sql, store.conn, params=params)
 
 
 def by_zone(

@@ -31,6 +31,7 @@ from datasette import hookimpl
 from envwatch.api import TABLES
 from envwatch.errors import UsageError
 from envwatch.query import CannedQuery
+from envwatch.schema import INTERNAL, TABLE_NOTES
 from envwatch.store import Store
 
 DEFAULT_PORT = 8001
@@ -38,19 +39,6 @@ HOST = "127.0.0.1"
 TIME_LIMIT_MS = 5_000
 OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 _PLUGIN_NAME = "envwatch-read-only"
-
-# Tables behind the views: kept visible for analysts, described briefly; internals hidden.
-_UNDERLYING = {
-    "air_hour": "air_hourly 视图背后的表（小时 AQI，period_end 为 Unix 秒 UTC）",
-    "air_day": "air_daily 视图背后的表，另有各污染物的小时数 n_* 和日分指数 iaqi_*",
-    "water_sample": "water_samples 视图背后的表",
-    "water_period": "water_periods 视图背后的表",
-    "score": "scorecard 视图背后的表",
-    "run_ledger": "runs 视图背后的表（含演练运行 dry_run）",
-    "parameters": "参数代码、名称和规范单位",
-    "rejects": "无法入库的行或数值，以及原因",
-}
-_HIDDEN = ("raw_payloads", "run_payloads", "meta")
 
 
 def database_name(db: str | Path) -> str:
@@ -81,9 +69,9 @@ def metadata(
             "tile_layer": tile_layer,
         }
     }
-    for name, text in _UNDERLYING.items():
+    for name, text in TABLE_NOTES.items():
         tables[name] = {"description": text}
-    for name in _HIDDEN:
+    for name in INTERNAL:
         tables[name] = {"hidden": True}
     canned = {
         q.name: {

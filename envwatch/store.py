@@ -14,6 +14,14 @@ Layout (schema version in ``PRAGMA user_version``; `migrate()` brings any older 
 - ``sites``: the registry (from stations.yaml, plus sites added from feeds and sheets).
 - derived tables (``air_hour`` ...) are recomputed for the keys a run touched, in the same
   transaction as the observations.
+- the public views (``air_hourly`` ...) are declared in `envwatch.schema` (columns, types,
+  descriptions, SQL); `migrate` re-creates them whenever that declaration changes.
+
+Plain ``sqlite3``, no sqlite-utils: the write path is ``executemany`` in key order (measured
+faster than ``upsert_all``), migrations are numbered scripts under ``PRAGMA user_version``,
+and full-text search would not serve staff (FTS5's default tokenizer keeps a run of Chinese
+characters as one token, so 医院 would not find 龙赛医院; the trigram one would, at the cost
+of an index kept by triggers on every write; Datasette's ``name__contains`` filter finds it).
 
 Concurrency: WAL mode, a busy timeout, write transactions taken with ``BEGIN IMMEDIATE``, and a
 lock file per store so that overlapping ingest runs queue instead of interleaving.
@@ -36,11 +44,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlite_utils
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
+from envwatch import read
 from envwatch.errors import LockTimeout, StoreError
+from envwatch.schema import RELATIONS, view_sql
 from envwatch.sources.base import Reject
 from envwatch.standards.water import PARAMETERS as WATER_PARAMETERS
 
@@ -77,29 +86,10 @@ HOUR_INPUTS: dict[str, tuple[str, str]] = {
     "so2_24h": ("so2", "24h"),
 }
 
-SITE_COLUMNS = (
-    "site_id",
-    "name",
-    "kind",
-    "lon",
-    "lat",
-    "crs_source",
-    "province",
-    "city",
-    "district",
-    "district_source",
-    "background",
-    "basin",
-    "river",
-    "control_level",
-    "water_type",
-    "water_type_guessed",
-    "target_class",
-    "zone",
-    "receiving_water",
-    "outfall_type",
-    "origin",
+SITE_COLUMNS = tuple(
+    c.name for t in RELATIONS if t.name == "sites" for c in t.columns if c.name != "updated_at"
 )
+"""The registry's columns a site row carries (``updated_at`` is set by the store)."""
 
 _SCHEMA_V1 = """
 CREATE TABLE parameters (
@@ -471,7 +461,6 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path, *, utc_offset_minutes: int = 480):
         self.conn = conn
         self.path = path
-        self.db = sqlite_utils.Database(conn)
         self.utc_offset_minutes = utc_offset_minutes
         self._depth = 0
 
@@ -558,7 +547,7 @@ class Store:
                 for statement in _statements(MIGRATIONS[version]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {version + 1}")
-        views = self._view_sql()
+        views = view_sql(self.utc_offset_minutes)
         digest = hashlib.sha256(
             repr((sorted(PARAMETERS.items()), sorted(views.items()))).encode()
         ).hexdigest()
@@ -574,76 +563,6 @@ class Store:
                 self.conn.execute(f"DROP VIEW IF EXISTS {name}")
                 self.conn.execute(f"CREATE VIEW {name} AS {sql}")
             self.set_meta("views_sha256", digest)
-
-    def _view_sql(self) -> dict[str, str]:
-        off = f"'{self.utc_offset_minutes:+d} minutes'"
-        views = {
-            "runs": """
-                SELECT id, source, started_at, finished_at, status, fetched, new, revised,
-                       unchanged, rejected, error, window_start, window_end, payloads,
-                       mismatches, faults
-                FROM run_ledger WHERE dry_run = 0""",
-            "air_hourly": f"""
-                SELECT h.site_id, s.name AS site_name, s.district,
-                       strftime('%Y-%m-%d %H:%M', h.period_end, 'unixepoch', {off}) AS time_local,
-                       h.pm25, h.pm10, h.so2, h.no2, h.co, h.o3, h.aqi, h.category,
-                       h.primary_pollutant, h.rules, h.aqi_published, h.period_end
-                FROM air_hour h LEFT JOIN sites s ON s.site_id = h.site_id""",
-            "air_daily": """
-                SELECT d.site_id, s.name AS site_name, s.district, d.date, d.rules,
-                       round(d.pm25, 1) AS pm25, round(d.pm10, 1) AS pm10,
-                       round(d.so2, 1) AS so2, round(d.no2, 1) AS no2, round(d.co, 2) AS co,
-                       d.o3_1h_max, round(d.o3_8h_max, 1) AS o3_8h_max, d.aqi, d.category,
-                       d.primary_pollutant, d.valid, d.exceeding, s.background
-                FROM air_day d LEFT JOIN sites s ON s.site_id = d.site_id""",
-            "water_samples": f"""
-                SELECT w.site_id, s.name AS site_name, s.water_type,
-                       strftime('%Y-%m-%d %H:%M', w.period_end, 'unixepoch', {off}) AS time_local,
-                       w.source, w.kind, w.temp, w.ph, w.do, w.codmn, w.cod, w.bod5, w.nh3n, w.tp, w.tn, w.cu, w.zn, w.f, w.se, w."as", w.hg, w.cd, w.cr6, w.pb, w.cn, w.phenol, w.oil, w.las, w.s2, w.fcoli, w.cond, w.turb, w.chla, w.algae,
-                       w.class, w.class_label, w.main_pollutants, w.status, w.class_published,
-                       w.qc_withheld, w.below_detection, s.control_level, s.target_class,
-                       s.province, s.basin, s.district, w.period_end
-                FROM water_sample w LEFT JOIN sites s ON s.site_id = w.site_id""",
-            "scorecard": """
-                SELECT period, target_id, label, value, value_text, unit, goal,
-                       CASE met WHEN 1 THEN 1 WHEN 0 THEN 0 END AS met, previous, trend, detail,
-                       period_start, period_end, computed_at
-                FROM score""",
-            "outfall_inspections": f"""
-                SELECT c.site_id, s.name AS outfall_name, s.zone, s.outfall_type,
-                       s.receiving_water, s.district,
-                       strftime('%Y-%m-%d %H:%M', c.period_end, 'unixepoch', {off}) AS time_local,
-                       CASE c.rain WHEN 1 THEN '雨天' WHEN 0 THEN '晴天' END AS weather,
-                       c.discharging, c.flow, c.nh3n, c.cod, c.tp, c.violation, c.period_end
-                FROM outfall_check c LEFT JOIN sites s ON s.site_id = c.site_id""",
-            "zero_discharge_zones": """
-                SELECT zone_id, name, zone_type, status, town, started_on, due_on, accepted_on,
-                       reinspected_on, lon, lat, district, geometry FROM zones""",
-            "zero_waste_cells": """
-                SELECT cell_id, name, cell_type, address, status, built_on, lon, lat, district
-                FROM cells""",
-            "zero_waste_indicators": f"""
-                SELECT o.parameter AS indicator_id, p.name AS indicator, o.averaging AS period_kind,
-                       CASE o.averaging
-                         WHEN 'year' THEN strftime('%Y', o.period_end - 1, 'unixepoch', {off})
-                         WHEN 'month' THEN strftime('%Y-%m', o.period_end - 1, 'unixepoch', {off})
-                         ELSE strftime('%Y', o.period_end - 1, 'unixepoch', {off}) || '-Q' ||
-                              ((cast(strftime('%m', o.period_end - 1, 'unixepoch', {off}) AS INTEGER) + 2) / 3)
-                       END AS period,
-                       o.value, p.unit, o.flag, o.site_id AS area, o.period_end
-                FROM sites a
-                CROSS JOIN observations o ON o.site_id = a.site_id
-                JOIN parameters p ON p.code = o.parameter
-                WHERE a.kind = 'area' AND p.kind = 'indicator'""",
-            "water_periods": """
-                SELECT p.site_id, s.name AS site_name, s.water_type, p.kind, p.period,
-                       p.n_samples, p.class, p.class_label, p.status, p.main_pollutants,
-                       s.control_level, s.target_class,
-                       CASE WHEN s.target_class IS NULL OR p.class IS NULL THEN NULL
-                            ELSE p.class <= s.target_class END AS meets_target
-                FROM water_period p LEFT JOIN sites s ON s.site_id = p.site_id""",
-        }
-        return views
 
     # -- transactions and locks ----------------------------------------------------------------
 
@@ -998,9 +917,14 @@ class Store:
         averaging: str | None = None,
     ) -> pd.DataFrame:
         """Stored observations, filtered; period_end as Unix seconds (UTC), start < t <= end."""
-        where, params = _filters(sites, parameters, start, end, averaging)
-        sql = "SELECT site_id, parameter, averaging, period_end, value, flag FROM observations" + (
-            " WHERE " + " AND ".join(where) if where else ""
+        sql, params = read.select(
+            "SELECT site_id, parameter, averaging, period_end, value, flag FROM observations",
+            _BY_PERIOD_END,
+            site_ids=sites,
+            parameters=parameters,
+            averaging=averaging,
+            after=start,
+            upto=end,
         )
         return pd.read_sql_query(sql, self.conn, params=params)
 
@@ -1090,9 +1014,15 @@ class Store:
     ) -> pd.DataFrame:
         """Rows of ``air_hour`` (start < period_end <= end, Unix seconds UTC)."""
         cols = "*" if all_columns else "site_id, period_end, pm25, pm10, so2, no2, co, o3"
-        where, params = _filters(sites, None, start, end, None)
-        sql = f"SELECT {cols} FROM air_hour" + (" WHERE " + " AND ".join(where) if where else "")
-        df = pd.read_sql_query(sql + " ORDER BY site_id, period_end", self.conn, params=params)
+        sql, params = read.select(
+            f"SELECT {cols} FROM air_hour",
+            _BY_PERIOD_END,
+            "site_id, period_end",
+            site_ids=sites,
+            after=start,
+            upto=end,
+        )
+        df = pd.read_sql_query(sql, self.conn, params=params)
         for c in AIR_POLLUTANTS:
             df[c] = df[c].astype("float64")
         return df
@@ -1156,6 +1086,9 @@ class Store:
         return len(result)
 
 
+_BY_PERIOD_END = read.Scope(time_column="period_end")
+
+
 def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     """The rows of long-format `obs` that feed the hourly AQI, with their wide column name."""
     param = obs["parameter"].to_numpy()
@@ -1193,30 +1126,3 @@ def rows_of(df: pd.DataFrame, cols: Sequence[str]) -> list[tuple[Any, ...]]:
         values = col.astype(object).where(col.notna(), None).tolist()
         columns.append(values)
     return list(zip(*columns, strict=True))
-
-
-def _filters(
-    sites: Sequence[str] | None,
-    parameters: Sequence[str] | None,
-    start: int | None,
-    end: int | None,
-    averaging: str | None,
-) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if sites is not None:
-        where.append(f"site_id IN ({', '.join('?' * len(sites))})")
-        params += list(sites)
-    if parameters is not None:
-        where.append(f"parameter IN ({', '.join('?' * len(parameters))})")
-        params += list(parameters)
-    if averaging is not None:
-        where.append("averaging = ?")
-        params.append(averaging)
-    if start is not None:
-        where.append("period_end > ?")
-        params.append(int(start))
-    if end is not None:
-        where.append("period_end <= ?")
-        params.append(int(end))
-    return where, params

@@ -17,6 +17,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from envwatch import read
+from envwatch.schema import RELATIONS_BY_NAME
 from envwatch.standards import water as gb3838
 from envwatch.store import WATER_CODES, Store
 
@@ -164,18 +166,17 @@ def samples(
     end: date | str | None = None,
 ) -> pd.DataFrame:
     """Rows of the ``water_samples`` view, local sampling dates start … end (inclusive)."""
-    where, params = [], []
-    if sites is not None:
-        where.append(f"site_id IN ({', '.join('?' * len(sites))})")
-        params += list(sites)
-    if start is not None:
-        where.append("substr(time_local, 1, 10) >= ?")
-        params.append(str(start))
-    if end is not None:
-        where.append("substr(time_local, 1, 10) <= ?")
-        params.append(str(end))
-    sql = "SELECT * FROM water_samples" + (" WHERE " + " AND ".join(where) if where else "")
-    df = pd.read_sql_query(sql + " ORDER BY site_id, period_end", store.conn, params=params)
+    table = RELATIONS_BY_NAME["water_samples"]
+    sql, params = read.select(
+        table.select(store.utc_offset_minutes),
+        table.scope,
+        table.order,
+        site_ids=sites,
+        first=read.local_day(start, "start") if start is not None else None,
+        last=read.local_day(end, "end") if end is not None else None,
+        tz=read.fixed_zone(store.utc_offset_minutes),
+    )
+    df = pd.read_sql_query(sql, store.conn, params=params)
     df["class"] = df["class"].astype("Int64")
     return df
 

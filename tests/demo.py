@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AIR_DAY1, AIR_DAY2, ROOT, SAMPLES, write_config
+from conftest import ROOT, SAMPLES, SLIM_DAY1, SLIM_DAY2, write_config
 
 WATER_PAGE = SAMPLES / "water" / "cnemc_realtime_snapshot_20260821_p1.json"
 LAB_SHEET = ROOT / "data" / "examples" / "lab-sheet-example.csv"
@@ -42,7 +42,7 @@ def ingest_demo(config: Path, db: Path) -> None:
 
     loaded = load_config(config)
     for source, files in (
-        ("cnemc-air-archive", [AIR_DAY1, AIR_DAY2]),
+        ("cnemc-air-archive", [SLIM_DAY1, SLIM_DAY2]),
         ("cnemc-water", [WATER_PAGE]),
         ("lab-sheet", [LAB_SHEET]),
     ):

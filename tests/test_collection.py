@@ -19,10 +19,10 @@ from envwatch.cli import main
 from envwatch.config import load_config
 from envwatch.pipeline import backfill, ingest, reparse
 
-from conftest import AIR_DAY1, write_config
+from conftest import AIR_DAY1, SLIM_DAY1, write_config
 from faultserver import FaultServer, Reply
 
-BASE = AIR_DAY1.read_text()
+BASE = SLIM_DAY1.read_text()
 
 
 def day_file(day: date) -> bytes:
@@ -168,7 +168,7 @@ def test_backfill_command_shows_progress_and_refuses_other_kinds(tmp_path: Path)
 
 def test_reparse_rereads_the_archive_idempotently(tmp_path: Path) -> None:
     cfg = load_config(write_config(tmp_path))
-    ingest(cfg, "cnemc-air-archive", files=[AIR_DAY1])
+    ingest(cfg, "cnemc-air-archive", files=[SLIM_DAY1])
     db = tmp_path / "envwatch.db"
     with sqlite3.connect(db) as c:
         total = c.execute("select count(*) from observations").fetchone()[0]
@@ -193,7 +193,7 @@ def test_an_overlapping_run_waits_or_says_why_it_cannot(tmp_path: Path) -> None:
                 "ingest",
                 "cnemc-air-archive",
                 "--file",
-                str(AIR_DAY1),
+                str(SLIM_DAY1),
                 "--wait",
                 "0.5",
             ],
@@ -201,7 +201,7 @@ def test_an_overlapping_run_waits_or_says_why_it_cannot(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "another envwatch run has held the store's write lock" in result.output
     ok = CliRunner().invoke(
-        main, ["--config", str(cfg_path), "ingest", "cnemc-air-archive", "--file", str(AIR_DAY1)]
+        main, ["--config", str(cfg_path), "ingest", "cnemc-air-archive", "--file", str(SLIM_DAY1)]
     )
     assert ok.exit_code == 0
 
@@ -218,8 +218,8 @@ def _envwatch(cfg: Path, *args: str) -> subprocess.Popen[str]:
 
 def test_two_ingests_at_once_store_everything_once(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
-    a = _envwatch(cfg, "ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
-    b = _envwatch(cfg, "ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
+    a = _envwatch(cfg, "ingest", "cnemc-air-archive", "--file", str(SLIM_DAY1))
+    b = _envwatch(cfg, "ingest", "cnemc-air-archive", "--file", str(SLIM_DAY1))
     assert a.wait(120) == 0 and b.wait(120) == 0
     with sqlite3.connect(tmp_path / "envwatch.db") as c:
         runs = sorted(c.execute("select new, unchanged from runs").fetchall())
@@ -227,14 +227,17 @@ def test_two_ingests_at_once_store_everything_once(tmp_path: Path) -> None:
     assert runs[0][0] == 0 and runs[1][1] == 0 and runs[0][1] == runs[1][0] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="kill -9 is POSIX")
 def test_killed_mid_run_then_rerun_equals_a_clean_run(tmp_path: Path) -> None:
+    # the whole nation, so that the run is still busy when it is killed
+    full = AIR_DAY1.read_text()
     folder = tmp_path / "days"
     folder.mkdir()
-    for i in range(4):
+    for i in range(3):
         d = date(2026, 9, 1) + timedelta(days=i)
         (folder / f"china_sites_{d:%Y%m%d}.csv").write_bytes(
-            (BASE.replace("20190101,", f"{d:%Y%m%d},")).encode()
+            (full.replace("20190101,", f"{d:%Y%m%d},")).encode()
         )
     clean_dir = tmp_path / "clean"
     clean_dir.mkdir()

@@ -31,7 +31,7 @@ from envwatch.report.escape import esc
 from envwatch.standards.aqi import CATEGORIES, CATEGORY_COLOURS
 from envwatch.store import Store
 
-from conftest import AIR_DAY1, AIR_DAY2, ROOT, write_config
+from conftest import ROOT, SLIM_DAY1, SLIM_DAY2, write_config
 
 WEEK = "2019-W01"
 HOSTILE = "<img src=x onerror=alert(1)>${alert(2)}`</script>"
@@ -164,7 +164,7 @@ def build_store(
     config = write_config(folder, text)
     assert _run(config, "init").exit_code == 0
     ingest = _run(
-        config, "ingest", "cnemc-air-archive", "--file", str(AIR_DAY1), "--file", str(AIR_DAY2)
+        config, "ingest", "cnemc-air-archive", "--file", str(SLIM_DAY1), "--file", str(SLIM_DAY2)
     )
     assert ingest.exit_code == 0, ingest.output
     if water:

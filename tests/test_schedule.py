@@ -42,7 +42,7 @@ from envwatch.schedule import (
     run_job,
 )
 
-from conftest import AIR_DAY1, ROOT, write_config
+from conftest import ROOT, SLIM_DAY1, write_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 SOURCES = re.compile(r"(?ms)^sources:\n.*?(?=^targets:)")
@@ -74,7 +74,7 @@ def today_folder(folder: Path) -> Path:
     """`folder` holding the real 2019-01-01 archive file renamed to today (Asia/Shanghai)."""
     folder.mkdir(exist_ok=True)
     today = datetime.now(TZ).date()
-    shutil.copy(AIR_DAY1, folder / f"china_sites_{today:%Y%m%d}.csv")
+    shutil.copy(SLIM_DAY1, folder / f"china_sites_{today:%Y%m%d}.csv")
     return folder
 
 
@@ -487,7 +487,7 @@ def _wait_for_request(server: Any, path: str, timeout: float = 20) -> None:
 def test_sigterm_during_a_run_lets_it_finish_then_exits_0(tmp_path, feed, daemons):
     from faultserver import Reply
 
-    feed.script(_today_path(), Reply(200, body=AIR_DAY1.read_bytes(), delay=1.5))
+    feed.script(_today_path(), Reply(200, body=SLIM_DAY1.read_bytes(), delay=1.5))
     daemon = Daemon(_url_config(tmp_path, feed), run_now=True)
     daemons.append(daemon)
     _wait_for_request(feed, _today_path())  # the run is fetching, in its child process
@@ -513,7 +513,7 @@ def test_sigterm_during_a_run_lets_it_finish_then_exits_0(tmp_path, feed, daemon
 def test_a_second_ctrl_c_rolls_the_run_back_and_exits_0(tmp_path, feed, daemons):
     from faultserver import Reply
 
-    feed.script(_today_path(), Reply(200, body=AIR_DAY1.read_bytes(), delay=60))
+    feed.script(_today_path(), Reply(200, body=SLIM_DAY1.read_bytes(), delay=60))
     daemon = Daemon(_url_config(tmp_path, feed), run_now=True)
     daemons.append(daemon)
     _wait_for_request(feed, _today_path())

@@ -16,7 +16,7 @@ from envwatch.config import KNOWN_TARGETS, load_config
 from envwatch.errors import UsageError
 from envwatch.pipeline import ingest, open_store
 
-from conftest import AIR_DAY1, AIR_DAY2, ROOT, write_config
+from conftest import ROOT, SLIM_DAY1, SLIM_DAY2, write_config
 
 
 def test_periods_and_the_period_before() -> None:
@@ -42,7 +42,7 @@ def test_periods_and_the_period_before() -> None:
 
 def _ningbo_days(folder: Path, tmp_path: Path, text: str | None = None) -> Path:
     cfg_path = write_config(tmp_path, text)
-    result = ingest(load_config(cfg_path), "cnemc-air-archive", files=[AIR_DAY1, AIR_DAY2])
+    result = ingest(load_config(cfg_path), "cnemc-air-archive", files=[SLIM_DAY1, SLIM_DAY2])
     assert result.status == "ok"
     return cfg_path
 
@@ -78,7 +78,7 @@ def test_a_polluted_week_misses_the_goal_and_shows_the_trend(tmp_path: Path) -> 
     cfg_path = _ningbo_days(tmp_path, tmp_path)
     loaded = load_config(cfg_path)
     # the week after: the same two days, PM2.5 at 1236A four times higher
-    lines = AIR_DAY1.read_text().splitlines()
+    lines = SLIM_DAY1.read_text().splitlines()
     col = lines[0].split(",").index("1236A")
     out = [lines[0]]
     for day in ("20190107", "20190108", "20190109"):
