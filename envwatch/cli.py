@@ -650,11 +650,9 @@ def alerts_ack(obj: _Context, alert_id: int, note: str, by: str | None) -> None:
       envwatch alerts ack 12 --note "交办镇海分局核查" --by 张三
     """
     from envwatch.alerts.episodes import acknowledge
-    from envwatch.alerts.schema import ensure_schema
     from envwatch.pipeline import open_store
 
     with open_store(obj.loaded, obj.db) as store:
-        ensure_schema(store.conn)
         e = acknowledge(store.conn, alert_id, note, by=by)
     click.echo(f"alert #{alert_id}: {e['status']} (交办 by {e['ack_by']})")
 
@@ -677,11 +675,9 @@ def alerts_close(
       envwatch alerts close 13 --note "站点停运" --force --reason "站点已撤销"
     """
     from envwatch.alerts.episodes import close
-    from envwatch.alerts.schema import ensure_schema
     from envwatch.pipeline import open_store
 
     with open_store(obj.loaded, obj.db) as store:
-        ensure_schema(store.conn)
         e = close(store.conn, alert_id, note, by=by, force=force, reason=reason)
     click.echo(f"alert #{alert_id}: {e['status']} (销号 by {e['closed_by']})")
 

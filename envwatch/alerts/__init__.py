@@ -8,8 +8,9 @@ problem, messages to duty officers, 交办 (acknowledge) and 销号 (close).
   `envwatch alerts run`.
 
 Modules: `rules` (what each rule kind finds), `episodes` (the state machine, list/ack/close,
-delivery), `channels` (webhook formats and e-mail), `problems` (the report's 问题清单),
-`schema` (the tables and the ``alerts`` view).
+delivery), `channels` (webhook formats and e-mail), `problems` (the report's 问题清单). The
+tables behind the ``alerts`` view are in the store's schema (`envwatch.store`, version 7) and
+the view is declared in `envwatch.schema`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ def run_alerts(
     from filelock import Timeout as FileLockTimeout
 
     from envwatch.alerts import channels, episodes
-    from envwatch.alerts.schema import ensure_schema
     from envwatch.pipeline import open_store
 
     out = AlertsRun()
@@ -80,7 +80,6 @@ def run_alerts(
             )
             return out
         try:
-            ensure_schema(store.conn)
             if loaded.config.alerts.rules:
                 ev = episodes.evaluate(store.conn, loaded, now=now)
                 out.opened, out.repeated, out.cleared = ev.opened, ev.repeated, ev.cleared

@@ -24,7 +24,6 @@ import pandas as pd
 
 from envwatch.alerts import channels as ch
 from envwatch.alerts import rules
-from envwatch.alerts.schema import has_schema
 from envwatch.config import AlertRule, LoadedConfig
 from envwatch.errors import UsageError
 from envwatch.http import redact
@@ -33,6 +32,14 @@ STATUSES = ("open", "acknowledged", "cleared", "closed")
 EVENT_TITLES = {"opened": "告警", "repeat": "告警（持续）", "cleared": "已恢复"}
 # At most this many queued messages are tried per run (the rest wait for the next run).
 MAX_DELIVERIES = 200
+
+
+def has_schema(conn: sqlite3.Connection) -> bool:
+    """Whether the store has the alert tables (store schema 7; a read-only older store may not)."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_episodes'"
+    ).fetchone()
+    return row is not None
 
 
 def iso(ts: datetime) -> str:

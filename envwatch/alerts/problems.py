@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from envwatch.alerts.schema import has_schema
+from envwatch.alerts.episodes import has_schema
 
 
 @dataclass(frozen=True)
