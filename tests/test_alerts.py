@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 from envwatch.config import load_config
 from envwatch.errors import ConfigError
 
-from conftest import AIR_DAY1, AIR_DAY2, ROOT, write_config
+from conftest import ROOT, SLIM_DAY1, SLIM_DAY2, write_config
 
 NINGBO = ["1234A", "1235A", "1236A", "1237A", "1238A", "1239A", "1240A", "1241A", "2871A", "3710A"]
 TOKEN = "tok-Secret-4711"
@@ -82,19 +82,22 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The two sample days with Ningbo's stations only; `day2_to21` stops at 21:00."""
+    """The two (slim) sample days with Ningbo's stations only; `day2_to21` stops at 21:00."""
     folder = tmp_path_factory.mktemp("samples")
     out = {}
-    for key, src in (("day1", AIR_DAY1), ("day2", AIR_DAY2)):
+    for key, src, name in (
+        ("day1", SLIM_DAY1, "china_sites_20190101.csv"),
+        ("day2", SLIM_DAY2, "china_sites_20190102.csv"),
+    ):
         df = pd.read_csv(src, dtype=str)
         df = df[["date", "hour", "type", *[c for c in NINGBO if c in df.columns]]]
         (folder / key).mkdir()
-        p = folder / key / src.name
+        p = folder / key / name
         df.to_csv(p, index=False)
         out[key] = p
         if key == "day2":
             (folder / "day2_to21").mkdir()
-            p = folder / "day2_to21" / src.name
+            p = folder / "day2_to21" / name
             df[df["hour"].astype(int) <= 21].to_csv(p, index=False)
             out["day2_to21"] = p
     return out
