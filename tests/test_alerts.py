@@ -488,3 +488,44 @@ def test_daily_category_rule(
     assert body["kind"] == "air_daily_category" and body["subject"] == "1236A"
     assert "劣于优" in body["detail"]
     assert date(2019, 1, 1).isoformat() in body["detail"] or "2019-01-02" in body["detail"]
+
+
+def test_a_backfill_checks_alerts_once_at_its_end(
+    make_config: Callable[..., Path],
+    receiver: Receiver,
+    samples: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import envwatch.alerts
+    from envwatch.pipeline import backfill
+
+    from faultserver import FaultServer, Reply
+
+    passes: list[int] = []
+    real = envwatch.alerts.run_alerts
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        passes.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(envwatch.alerts, "run_alerts", counted)
+    config = make_config()
+    with FaultServer() as server:
+        for key, day in (("day1", "20190101"), ("day2", "20190102")):
+            body = samples[key].read_bytes()
+            server.script(f"/air/china_sites_{day}.csv", then=Reply(200, body=body))
+        text = config.read_text(encoding="utf-8").replace(
+            "https://quotsoft.net/air/data/china_sites_{date:%Y%m%d}.csv",
+            server.url("/air/china_sites_{date:%Y%m%d}.csv"),
+        )
+        config.write_text(text, encoding="utf-8")
+        results = backfill(
+            load_config(config), "cnemc-air-archive", date(2019, 1, 1), date(2019, 1, 2),
+            chunk_days=1,
+        )  # fmt: skip
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert passes == [1]
+    assert [(b["rule"], b["event"]) for b in receiver.bodies()] == [
+        ("aqi-high", "opened"),
+        ("aqi-high", "cleared"),
+    ]
