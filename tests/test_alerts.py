@@ -490,6 +490,7 @@ def test_daily_category_rule(
     assert date(2019, 1, 1).isoformat() in body["detail"] or "2019-01-02" in body["detail"]
 
 
+@pytest.mark.slow  # two chunked runs through the whole pipeline: about 7 s on 2 busy cores
 def test_a_backfill_checks_alerts_once_at_its_end(
     make_config: Callable[..., Path],
     receiver: Receiver,
