@@ -282,6 +282,33 @@ def reparse(obj: _Context, source: str | None, all_sites: bool) -> None:
 
 
 @main.command()
+@click.argument("target", metavar="RUN_ID|PAYLOAD_SHA")
+@click.option("--reason", default=None, help="Why, for the ledger (e.g. 'dated 2030 by mistake').")
+@click.option(
+    "--wait", type=float, default=600, show_default=True, help="Seconds to wait for the write lock."
+)
+@click.pass_obj
+def withdraw(obj: _Context, target: str, reason: str | None, wait: float) -> None:
+    """Take a bad payload's values back out of the store, recorded in the ledger.
+
+    TARGET is a run id (every payload of that run) or a payload's sha256 (8 or more hex
+    digits). Values a later payload revised stay; values the payload revised go back to
+    their earlier value; values only it gave are removed (kept in the revisions log).
+    Derived rows are recomputed, and `reparse` never reads the payload again.
+
+    \b
+    Example:
+      envwatch withdraw 42 --reason "file dated 2030 by mistake"
+      envwatch withdraw 3f2a9c0d
+    """
+    from envwatch.pipeline import withdraw as run_withdraw
+
+    result = run_withdraw(obj.loaded, target, reason=reason, db=obj.db, lock_timeout=wait)
+    click.echo(result.summary())
+    sys.exit(result.exit_code)
+
+
+@main.command()
 @click.argument("sql", metavar="SQL|NAME", required=False)
 @click.option(
     "--format",

@@ -13,6 +13,7 @@ Relative paths in the file (store, folders, station lists) are relative to the f
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from envwatch.cron import CronExpr
+from envwatch.duration import Duration, parse_duration
 from envwatch.errors import ConfigError
+from envwatch.sources import registry as source_registry
 
 DEFAULT_CONFIG = "stations.yaml"
 
@@ -32,16 +36,8 @@ DEFAULT_CONFIG = "stations.yaml"
 CHINA_LON = (73.4, 135.1)
 CHINA_LAT = (3.8, 53.6)
 
-SOURCE_KINDS = (
-    "cnemc-air-archive",
-    "cnemc-air-live",
-    "cnemc-water",
-    "lab-sheet",
-    "outfall-sheet",
-    "zone-sheet",
-    "indicator-sheet",
-    "cells-sheet",
-)
+# The kinds come from the source registry (one entry per kind, envwatch/sources/registry.py).
+SOURCE_KINDS = tuple(source_registry.KINDS)
 
 # The targets envwatch knows how to score (standards/PLAN.md). A target id not in this list is a
 # typo or needs code: the error says which.
@@ -57,19 +53,6 @@ KNOWN_TARGETS = (
     "zero_waste.indicators",
     "zero_waste.cells",
 )
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(text: str | int | float) -> timedelta:
-    """Parse ``90s``, ``30m``, ``6h``, ``2d``, ``1w`` or a number of seconds."""
-    if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    m = _DURATION.match(str(text))
-    if not m:
-        raise ValueError(f"'{text}' is not a duration: write e.g. 6h, 2d or 1w")
-    return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
 
 
 class _Strict(BaseModel):
@@ -159,10 +142,12 @@ class Source(_Strict):
     url: str | None = None
     folder: str | None = None
     station_list: str | None = None
-    schedule: str | None = None
-    lookback: str = "2d"
+    # A crontab expression (envwatch.cron), checked when the file loads.
+    schedule: CronExpr | None = None
+    # Durations (envwatch.duration): 2d, 36h, 1w ...; held in seconds.
+    lookback: Duration = 2 * 86400.0
     # A daily run fills gaps up to this far back by itself; older gaps need `envwatch backfill`.
-    max_catchup: str = "31d"
+    max_catchup: Duration = 31 * 86400.0
     area_id: str | None = None
     page_size: int | None = Field(default=None, ge=1)
     # HTTP settings (envwatch.http.HttpPolicy field names: read_timeout, retries, min_interval,
@@ -174,14 +159,9 @@ class Source(_Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        if v not in SOURCE_KINDS:
-            raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, SOURCE_KINDS)}")
-        return v
-
-    @field_validator("lookback", "max_catchup")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
+        kinds = tuple(source_registry.KINDS)  # a kind registered after import counts too
+        if v not in kinds:
+            raise ValueError(f"unknown source kind '{v}'{_did_you_mean(v, kinds)}")
         return v
 
     @field_validator("http")
@@ -193,16 +173,6 @@ class Source(_Strict):
             policy_from_config(v)
         except ConfigError as e:
             raise ValueError(str(e)) from None
-        return v
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, v: str | None) -> str | None:
-        if v is not None and len(v.split()) != 5:
-            raise ValueError(
-                f"schedule '{v}' is not a cron expression: write five fields, "
-                "minute hour day month weekday, e.g. '30 7 * * *'"
-            )
         return v
 
     @property
@@ -644,7 +614,18 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
     loaded = LoadedConfig(config=config, path=p.resolve(), lines=lines)
     _check_unique(loaded, p)
     _check_alerts(loaded, p)
+    register_secrets(config)
     return loaded
+
+
+def register_secrets(config: Config) -> None:
+    """Make the values of the environment variables named in ``secrets:`` known to
+    `envwatch.redaction`: no message, log or error of this process shows them from now on."""
+    from envwatch.redaction import register
+
+    names = {name for source in config.sources for name in source.secrets}
+    names |= {name for channel in config.alerts.channels for name in channel.secrets}
+    register({name: os.environ.get(name, "") for name in sorted(names)})
 
 
 def _check_unique(loaded: LoadedConfig, p: Path) -> None:
@@ -667,9 +648,8 @@ def _check_unique(loaded: LoadedConfig, p: Path) -> None:
             else:
                 first[value] = line or 0
     for i, src in enumerate(c.sources):
-        if src.kind in ("cnemc-air-archive", "cnemc-air-live", "cnemc-water") and not (
-            src.url or src.folder
-        ):
+        entry = source_registry.get(src.kind)
+        if entry is not None and not entry.staff_sheet and not (src.url or src.folder):
             msgs.append(
                 f"{p}:{loaded.line_of('sources', i)}: sources[{i}]: source '{src.name}' needs "
                 "url or folder: where to fetch from"

@@ -12,15 +12,27 @@ line, row or field and says what to do.
     ├── QueryError                a query was refused (write attempt, bad SQL)
     └── UsageError                a command was called with arguments that do not fit
 
+Every error's text is redacted when it is made: a registered secret (envwatch.redaction) shows
+as ``{NAME}``.
+
 Row-level problems are not exceptions: readers return them as `Reject` records so that the good
 rows of the same payload still land.
 """
 
 from __future__ import annotations
 
+from envwatch.redaction import redact
+
 
 class EnvwatchError(Exception):
-    """Base class of envwatch's own errors; `str(err)` is a one-line message for staff."""
+    """Base class of envwatch's own errors; `str(err)` is a one-line message for staff.
+
+    Text arguments are redacted (`envwatch.redaction.redact`) when the error is made, so that
+    no secret known to the process reaches a message, a ledger row, a log or a traceback.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(EnvwatchError):
@@ -44,7 +56,7 @@ class FetchError(EnvwatchError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.url = url
+        self.url = redact(url) if url is not None else None
         self.status_code = status_code
         self.retryable = retryable
         self.retry_after = retry_after

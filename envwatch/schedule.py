@@ -48,7 +48,6 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
-from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -56,8 +55,10 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from envwatch.config import LoadedConfig
+from envwatch.config import LoadedConfig, register_secrets
+from envwatch.cron import CRON_HINT, cron_trigger
 from envwatch.errors import ConfigError, EnvwatchError
+from envwatch.redaction import redact
 
 if TYPE_CHECKING:
     from envwatch.pipeline import RunResult
@@ -87,8 +88,6 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 ABANDON_TIMEOUT = 60.0
 """Seconds a stopped run's process has to roll back and exit before it is killed."""
-
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab numbering: 0 = Sunday
 
 
 class RunFunction(Protocol):
@@ -149,68 +148,6 @@ def job_id(source_name: str) -> str:
     return f"ingest:{source_name}"
 
 
-def _day(token: str, expr: str) -> int:
-    """A crontab weekday, 0-7 (0 and 7 = Sunday) or a three-letter name, as 0-7."""
-    token = token.strip().lower()
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token)
-    if token in _DAYS:
-        return _DAYS.index(token)
-    raise ValueError(f"weekday '{token}' in '{expr}' is not 0-7 or a day name (sun, mon ...)")
-
-
-def _weekdays(field: str, expr: str) -> str:
-    """A crontab weekday field (0 or 7 = Sunday) as APScheduler day names, e.g. ``mon-fri`` ->
-    ``mon,tue,wed,thu,fri``; ``*`` stays ``*``."""
-    if field == "*":
-        return "*"
-    days: set[int] = set()
-    for part in field.split(","):
-        span, _, step_text = part.partition("/")
-        if step_text and not (step_text.isdigit() and int(step_text) > 0):
-            raise ValueError(f"step '/{step_text}' in '{expr}' is not a positive number")
-        step = int(step_text) if step_text else 1
-        if span == "*":
-            low, high = 0, 6
-        elif "-" in span:
-            first, last = span.split("-", 1)
-            low, high = _day(first, expr), _day(last, expr)
-        else:
-            low = _day(span, expr)
-            high = 6 if step_text else low
-        if low > high:
-            raise ValueError(f"weekday range '{span}' in '{expr}' runs backwards")
-        days.update(d % 7 for d in range(low, high + 1, step))
-    if len(days) == 7:
-        return "*"
-    return ",".join(_DAYS[d] for d in sorted(days, key=lambda d: (d + 6) % 7))
-
-
-def cron_trigger(expr: str, tz: ZoneInfo | str) -> CronTrigger:
-    """An APScheduler trigger for a five-field crontab expression, read in `tz`.
-
-    Weekdays have crontab's meaning (0 or 7 = Sunday, names allowed). Raises ValueError with a
-    reason when the expression is not valid crontab or restricts both day and weekday.
-    """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"'{expr}' has {len(fields)} fields, not 5")
-    minute, hour, day, month, weekday = fields
-    if day != "*" and weekday != "*":
-        raise ValueError(
-            f"'{expr}' restricts both the day of the month and the weekday; crontab runs when "
-            "either matches, envwatch's scheduler only when both do: restrict one of them"
-        )
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_weekdays(weekday, expr),
-        timezone=tz,
-    )
-
-
 def _source_trigger(loaded: LoadedConfig, index: int) -> CronTrigger:
     source = loaded.config.sources[index]
     assert source.schedule is not None
@@ -219,8 +156,7 @@ def _source_trigger(loaded: LoadedConfig, index: int) -> CronTrigger:
     except ValueError as e:
         line = loaded.line_of("sources", index, "schedule")
         raise ConfigError(
-            f"{loaded.path}:{line}: sources[{index}].schedule: {e}; write five fields, minute "
-            "hour day month weekday, e.g. '30 7 * * *' (07:30 every day, "
+            f"{loaded.path}:{line}: sources[{index}].schedule: {e}; {CRON_HINT} (07:30 every day, "
             f"{loaded.config.timezone})"
         ) from None
 
@@ -325,6 +261,7 @@ def _child_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    register_secrets(loaded.config)  # the config came pickled: its secrets are not known here yet
     try:
         from envwatch.pipeline import ingest
 
@@ -341,7 +278,7 @@ def _child_main(
         conn.send(("error", str(e)))
         _alerts_after_job(loaded, db)
     except BaseException:
-        conn.send(("crash", traceback.format_exc()))
+        conn.send(("crash", redact(traceback.format_exc())))
         _alerts_after_job(loaded, db)
     finally:
         conn.close()

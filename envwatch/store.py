@@ -538,6 +538,13 @@ class Store:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as e:
+            # a store in a read-only folder (no -wal file), a locked or unreadable file
+            conn.close()
+            raise StoreError(
+                f"{p}: cannot write the store ({e}); the store and its folder must be writable "
+                "by this user: fix the permissions, or use --db PATH"
+            ) from None
         except sqlite3.DatabaseError as e:
             conn.close()
             raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
@@ -551,7 +558,14 @@ class Store:
         # a small one (measured in benchmarks/bench_scale.py).
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         store = cls(conn, p, utc_offset_minutes=utc_offset_minutes)
-        store.migrate()
+        try:
+            store.migrate()
+        except sqlite3.OperationalError as e:
+            conn.close()
+            raise StoreError(
+                f"{p}: cannot write the store ({e}); free disk space, or make the store and its "
+                "folder writable by this user, or use --db PATH"
+            ) from None
         return store
 
     @classmethod
@@ -650,21 +664,53 @@ class Store:
             self.conn.execute(f"RELEASE sp{depth}")
 
     @contextlib.contextmanager
-    def writer_lock(self, timeout: float = 600.0) -> Iterator[None]:
-        """Hold the store's writer lock (a file beside the store); wait at most `timeout` s."""
+    def writer_lock(
+        self, timeout: float = 600.0, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Hold the store's writer lock (a file beside the store); wait at most `timeout` s.
+
+        When another process holds it, `on_wait` is told at once who (the run, its source and
+        process id, from the ledger) and for how long this one waits.
+        """
         lock = FileLock(str(self.path) + ".lock")
         try:
-            lock.acquire(timeout=timeout)
+            try:
+                lock.acquire(timeout=0)
+            except FileLockTimeout:
+                if timeout <= 0:
+                    raise
+                if on_wait is not None:
+                    on_wait(f"{self.holder()}; up to {timeout:.0f} s")
+                lock.acquire(timeout=timeout)
         except FileLockTimeout:
             raise LockTimeout(
                 f"{self.path}: another envwatch run has held the store's write lock for over "
                 f"{timeout:.0f} s; let it finish (see `envwatch status`) or remove {lock.lock_file} "
                 "if no envwatch process is running"
             ) from None
+        except OSError as e:
+            raise StoreError(
+                f"{lock.lock_file}: cannot create the store's lock file ({e.strerror}); "
+                "the store's folder must be writable: fix its permissions or use --db PATH"
+            ) from None
         try:
             yield
         finally:
             lock.release()
+
+    def holder(self) -> str:
+        """Who is most likely holding the writer lock, from the newest running run."""
+        try:
+            row = self.conn.execute(
+                "SELECT id, source, pid FROM run_ledger WHERE status = 'running' "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.Error:
+            row = None
+        if row is None:
+            return "waiting for another envwatch process to release the store's write lock"
+        pid = f" (pid {row[2]})" if row[2] is not None else ""
+        return f"waiting for run {row[0]} of {row[1]}{pid} to finish"
 
     # -- sites ---------------------------------------------------------------------------------
 
@@ -986,13 +1032,121 @@ class Store:
         )
         return pd.read_sql_query(sql, self.conn, params=params)
 
+    # -- withdrawing payloads ------------------------------------------------------------------
+
+    _KEYS_CTE = (
+        "WITH k AS (SELECT json_extract(value, '$[0]') AS site_id, "
+        "json_extract(value, '$[1]') AS parameter, json_extract(value, '$[2]') AS averaging, "
+        "json_extract(value, '$[3]') AS period_end FROM json_each(?)) "
+    )
+
+    @staticmethod
+    def _keys_json(keys: pd.DataFrame) -> str:
+        return json.dumps(
+            list(
+                zip(
+                    keys["site_id"].tolist(),
+                    keys["parameter"].tolist(),
+                    keys["averaging"].tolist(),
+                    [int(t) for t in keys["period_end"].tolist()],
+                    strict=True,
+                )
+            ),
+            ensure_ascii=False,
+        )
+
+    def _at_keys(self, table: str, columns: Sequence[str], keys: pd.DataFrame) -> pd.DataFrame:
+        """Rows of `table` (which has the KEY columns) at `keys`, one query by primary key."""
+        on = " AND ".join(f"t.{c} = k.{c}" for c in KEY)
+        rows = self.conn.execute(
+            self._KEYS_CTE + f"SELECT {', '.join('t.' + c for c in columns)} "
+            f"FROM k JOIN {table} t ON {on}",
+            (self._keys_json(keys),),
+        ).fetchall()
+        return pd.DataFrame(rows, columns=list(columns))
+
+    def observations_at(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows at `keys` (KEY columns): KEY, value, flag, run_id."""
+        return self._at_keys("observations", [*KEY, "value", "flag", "run_id"], keys)
+
+    def revisions_at(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """The revisions logged at `keys`: id, KEY, old_value, old_flag, old_run_id."""
+        cols = ["id", *KEY, "old_value", "old_flag", "old_run_id"]
+        return self._at_keys("revisions", cols, keys)
+
+    def archived_payloads_of_run(self, run_id: int) -> set[str]:
+        """The sha256 of the payloads a run stored (ok or partial)."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT sha256 FROM run_payloads WHERE run_id = ? AND sha256 IS NOT NULL "
+                "AND status IN ('ok', 'partial')",
+                (run_id,),
+            )
+        }
+
+    def keys_written_by_run(self, run_id: int) -> pd.DataFrame:
+        """Every key a run wrote: those it holds now and those it revised (a full scan)."""
+        rows = self.conn.execute(
+            "SELECT site_id, parameter, averaging, period_end FROM observations WHERE run_id = ? "
+            "UNION SELECT site_id, parameter, averaging, period_end FROM revisions "
+            "WHERE run_id = ?",
+            (run_id, run_id),
+        ).fetchall()
+        return pd.DataFrame(rows, columns=list(KEY))
+
+    def withdrawn_runs(self) -> set[int]:
+        """Runs every stored payload of which has been withdrawn."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT run_id FROM run_payloads WHERE sha256 IS NOT NULL "
+                "AND status IN ('ok', 'partial') GROUP BY run_id HAVING sum(sha256 NOT IN "
+                "(SELECT sha256 FROM run_payloads WHERE status = 'withdrawn')) = 0"
+            )
+        }
+
+    def withdraw_values(self, remove: pd.DataFrame, restore: pd.DataFrame, run_id: int) -> None:
+        """Delete the rows of `remove` (KEY, value, flag, run_id) and put back the earlier
+        values of `restore` (also old_value, old_flag, old_run_id); each change is a revision
+        of run `run_id` (a removed value's new_flag is ``withdrawn``)."""
+        log = (
+            "INSERT INTO revisions (run_id, site_id, parameter, averaging, period_end, "
+            "old_value, new_value, old_flag, new_flag, old_run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        where = "site_id = ? AND parameter = ? AND averaging = ? AND period_end = ?"
+        with self.transaction():
+            for *key, value, flag, rid in _columns(remove, [*KEY, "value", "flag", "run_id"]):
+                self.conn.execute(f"DELETE FROM observations WHERE {where}", key)
+                self.conn.execute(log, (run_id, *key, value, None, flag, "withdrawn", rid))
+            cols = [*KEY, "value", "flag", "run_id", "old_value", "old_flag", "old_run_id"]
+            for *key, value, flag, rid, old, old_flag, old_rid in _columns(restore, cols):
+                self.conn.execute(
+                    f"UPDATE observations SET value = ?, flag = ?, run_id = ? WHERE {where}",
+                    (old, old_flag or "", old_rid, *key),
+                )
+                self.conn.execute(log, (run_id, *key, value, old, flag, old_flag, rid))
+
+    def delete_rows(self, table: str, keys: pd.DataFrame, cols: Sequence[str]) -> None:
+        """Delete the rows of a derived table whose `cols` equal a row of `keys`."""
+        if keys.empty:
+            return
+        where = " AND ".join(f'"{c}" = ?' for c in cols)
+        with self.transaction():
+            self.conn.executemany(f"DELETE FROM {table} WHERE {where}", rows_of(keys, cols))
+
     # -- registers (zones, cells) --------------------------------------------------------------
 
     def upsert_records(
         self, table: str, key: str, df: pd.DataFrame, cols: Sequence[str], run_id: int
     ) -> UpsertCounts:
         """Insert or update register rows (zones, cells) by `key`; a changed row is a revision
-        (old and new kept as JSON in ``record_revisions``)."""
+        (old and new kept as JSON in ``record_revisions``).
+
+        A sheet updates only the fields it carries: a null (a column the sheet lacks, an empty
+        cell) never replaces a stored value, so a status sheet loaded after the GeoJSON outlines
+        keeps them. A row whose fields all agree with the store is unchanged."""
         counts = UpsertCounts()
         if df.empty:
             return counts
@@ -1008,8 +1162,13 @@ class Store:
         with self.transaction():
             for row in rows_of(df, cols):
                 record = dict(zip(cols, row, strict=True))
-                new_values = tuple(record[c] for c in others)
                 old = old_rows.get(record[key])
+                if old is not None:
+                    record.update(
+                        {c: o for c, o in zip(others, old, strict=True) if record[c] is None}
+                    )
+                    row = tuple(record[c] for c in cols)
+                new_values = tuple(record[c] for c in others)
                 if old is not None and tuple(old) == new_values:
                     counts.unchanged += 1
                     continue
@@ -1170,6 +1329,17 @@ def _site_value(row: dict[str, Any], col: str) -> Any:
     if isinstance(v, float) and np.isnan(v):
         return None
     return v
+
+
+def _columns(df: pd.DataFrame, cols: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of `df` as tuples of plain Python values (ints for ids and times, NaN as NULL)."""
+    out = []
+    for c in cols:
+        if c in ("period_end", "run_id", "old_run_id"):
+            out.append([int(v) for v in df[c].tolist()])
+        else:
+            out.append(_nullable(df[c]) if df[c].dtype.kind == "f" else df[c].tolist())
+    return list(zip(*out, strict=True))
 
 
 def _nullable(s: pd.Series) -> list[Any]:

@@ -4,7 +4,7 @@ Each path gets a script: replies served in order, one per request, then a fallba
 a 404 that says the script ran out, so a test that asks too often fails loudly). A reply can
 wait before answering (to trigger read timeouts), cut its body short (``Content-Length`` larger
 than what is sent, then close), or drop the connection without answering. Every request is
-recorded. Durations are in seconds.
+recorded. `echo` makes a reply that quotes the request's URL back. Durations are in seconds.
 
     with FaultServer() as server:
         server.script("/feed", Reply(503), Reply(200, body=b"ok"))
@@ -52,6 +52,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     at: float
+    target: str = ""  # the request target exactly as sent: path and query, percent-encoded
 
     def form(self) -> dict[str, list[str]]:
         """The body parsed as an ``application/x-www-form-urlencoded`` form."""
@@ -60,6 +61,18 @@ class Recorded:
 
 #: A script entry: a fixed reply, or a function of the request that makes one.
 Entry = Reply | Callable[[Recorded], Reply]
+
+
+def echo(status: int = 200, *, template: str = "<html><body>You asked for {target}</body></html>"
+         ) -> Callable[[Recorded], Reply]:  # fmt: skip
+    """A script entry answering with a page that quotes the request target (path and query as
+    sent), as some servers' error and search pages do: `template` gets ``{target}``."""
+
+    def reply(request: Recorded) -> Reply:
+        body = template.format(target=request.target)
+        return Reply(status, {"Content-Type": "text/html"}, body.encode())
+
+    return reply
 
 
 class _Server(ThreadingHTTPServer):
@@ -92,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k: v for k, v in self.headers.items()},
             body=body,
             at=time.monotonic(),
+            target=self.path,
         )
         reply = owner._next_reply(recorded)
         if reply.delay and owner._stopping.wait(reply.delay):

@@ -228,11 +228,14 @@ def test_rate_limit_counts_backoff_already_waited(server, fake):
 
 def test_rate_limit_with_the_real_clock(server):
     server.script("/feed", then=Reply(200, body=b"ok"))
+    server.script("/warm", Reply(200))
     with HttpClient(fast_policy(min_interval=0.15)) as client:
+        client.get(server.url("/warm"))  # the connection is set up before the timed requests
         for _ in range(3):
             client.get(server.url("/feed"))
     times = [r.at for r in server.requests_to("/feed")]
-    assert all(b - a >= 0.14 for a, b in zip(times, times[1:], strict=False))
+    # Starts are spaced on the client; arrivals carry a little scheduling noise on a busy machine.
+    assert all(b - a >= 0.13 for a, b in zip(times, times[1:], strict=False))
 
 
 def test_run_budget_stops_retrying(server, fake, caplog):
@@ -332,7 +335,7 @@ def test_expand_and_redact_round_trip():
      (45, 45.0), (0.5, 0.5), ("12", 12.0)],
 )  # fmt: skip
 def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
+    assert parse_duration(text).total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["5x", "", "-3s", "m", True, "1h 30"])

@@ -203,11 +203,12 @@ def test_weekday_numbers_mean_what_crontab_means(expr, first):
     ],
 )
 def test_a_bad_schedule_is_a_config_error_naming_file_and_line(tmp_path, schedule, says):
+    # Found when the file loads (issue 16), not when the daemon starts.
     path = write_config(tmp_path, config_text(archive_source("a", "folder: .", schedule)))
-    loaded = load_config(path)
     with pytest.raises(ConfigError) as err:
-        build_scheduler(loaded)
-    line = loaded.line_of("sources", 0, "schedule")
+        load_config(path)
+    good = load_config(write_config(tmp_path, config_text(archive_source("a", "folder: ."))))
+    line = good.line_of("sources", 0, "schedule")
     assert str(err.value).startswith(f"{path}:{line}: sources[0].schedule: ")
     assert says in str(err.value) and "e.g. '30 7 * * *'" in str(err.value)
 

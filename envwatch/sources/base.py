@@ -14,6 +14,9 @@ Canonical observation columns (`OBSERVATION_COLUMNS`):
     unit        str       ``ug/m3``, ``mg/m3``, ``mg/L``, ``1``, ...
     flag        str       '' for a plain value; e.g. ``below_detection``, ``qc_withheld``
 
+A reader may add a ``location`` column (``line 17``, ``row 4``) to its observations: checks the
+pipeline makes on every source (values dated in the future, implausible values) then name it.
+
 Rejects name the place in the payload (``line 17``, ``row 4``), the site, parameter and time
 when known, the raw text and the reason, phrased so staff know what to fix.
 """
@@ -55,6 +58,8 @@ class Reading:
     # For sheets whose rows are a register rather than readings (zero-discharge zones,
     # zero-waste cells): one row per zone or cell, columns as the reader documents.
     records: pd.DataFrame | None = None
+    # For paged feeds: how many pages the feed has, as the payload says (None: not paged).
+    pages: int | None = None
 
 
 def empty_observations() -> pd.DataFrame:

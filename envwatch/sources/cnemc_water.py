@@ -37,13 +37,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
 
 from envwatch.errors import ParseError
+from envwatch.redaction import redact
 from envwatch.sources.base import Reading, Reject, empty_observations
 from envwatch.standards.water import PARAMETERS
 
@@ -157,7 +158,9 @@ def _load(payload: bytes, name: str) -> dict[str, Any]:
         raise _fail(name, "the payload is empty", "the server may be down; try again later")
     if stripped.startswith("<"):
         title = re.search(r"<title[^>]*>(.*?)</title>", stripped, re.S | re.I)
-        shown = (title.group(1).strip() if title else stripped[:60]).replace("\n", " ")
+        # Redact, then cut: a cut secret would no longer be recognised (issue 15).
+        quoted = title.group(1) if title else stripped
+        shown = redact(" ".join(quoted.split()), limit=80)
         raise _fail(
             name,
             f"the server sent an HTML page ({shown!r}), not JSON",
@@ -277,118 +280,132 @@ def read_page(
         raise ValueError("fetched_at must be timezone-aware (e.g. datetime.now(timezone.utc))")
     data = _load(payload, name)
     codes, factors, unknown = _header(data["thead"], name)
-    col = {c: i for i, c in reversed(list(enumerate(codes))) if c is not None}
-    fetched_local = fetched_at.astimezone(CHINA_TZ)
-    rejects = [
+    page = _Page(codes, factors, fetched_at.astimezone(CHINA_TZ))
+    page.rejects.extend(
         Reject(
             location="header",
             reason=f"column {u!r} is not known to the reader and was skipped",
             raw=u,
         )
         for u in unknown
-    ]
-    records: list[tuple[str, str, datetime, float, str, str]] = []
-    sites: dict[str, dict[str, Any]] = {}
-    seen: set[tuple[str, datetime]] = set()
-    times: dict[str, datetime | None] = {}
-
+    )
     for r, row in enumerate(data["tbody"], start=1):
-        where = f"tbody row {r}"
-        if not isinstance(row, list) or len(row) != len(codes):
-            count = len(row) if isinstance(row, list) else "no"
-            rejects.append(
-                Reject(
-                    location=where,
-                    reason=f"{count} cells where the header has {len(codes)}; row skipped",
-                    raw=json.dumps(row, ensure_ascii=False)[:200],
-                )
-            )
-            continue
-        cells = [str(c).strip() if c is not None else "" for c in row]
-        province, section = cells[col["province"]], cells[col["section"]]
-        if not province or not section:
-            rejects.append(
-                Reject(location=where, reason="no province or section name; row skipped")
-            )
-            continue
-        site_id = f"{province}/{section}"
-        stamp = cells[col["time"]]
-        if stamp not in times:
-            times[stamp] = _local_time(stamp, fetched_local)
-        when = times[stamp]
-        if when is None:
-            rejects.append(
-                Reject(
-                    location=where,
-                    site_id=site_id,
-                    reason="time is not MM-DD HH:MM; row skipped",
-                    raw=stamp,
-                )
-            )
-            continue
-        utc = when.astimezone(UTC)
-        if (site_id, utc) in seen:
-            rejects.append(
-                Reject(
-                    location=where,
-                    site_id=site_id,
-                    period_end=utc.isoformat(),
-                    reason="a second row for this section and time; the first was kept",
-                )
-            )
-            continue
-        seen.add((site_id, utc))
-        site = sites.setdefault(site_id, {"site_id": site_id, "name": section})
-        for key in _SITE_COLUMNS:
-            if key in col and cells[col[key]]:
-                site.setdefault(key, cells[col[key]])
-
-        if "class" in col:
-            text = cells[col["class"]]
-            if text in {"1", "2", "3", "4", "5", "6"}:
-                records.append((site_id, "class_published", utc, float(text), "1", ""))
-            elif text not in {"-1", *_MISSING}:
-                rejects.append(
-                    Reject(
-                        location=f"{where}, 水质类别",
-                        site_id=site_id,
-                        parameter="class_published",
-                        period_end=utc.isoformat(),
-                        reason="class is not 1-6 or -1; skipped",
-                        raw=text,
-                    )
-                )
-        for j, code in enumerate(codes):
-            if code is None or code in _NOT_VALUES:
-                continue
-            value, flag, ok = _cell_value(row[j])
-            if ok and value is not None and not math.isnan(value):
-                value *= factors[code]
-                ok = _plausible(code, value)
-            if not ok:
-                rejects.append(
-                    Reject(
-                        location=f"{where}, {PARAMETERS[code].name}",
-                        site_id=site_id,
-                        parameter=code,
-                        period_end=utc.isoformat(),
-                        reason="not a number, '--' or a 原始值 title; value skipped",
-                        raw=str(row[j])[:200],
-                    )
-                )
-            elif value is not None:
-                records.append((site_id, code, utc, value, PARAMETERS[code].unit, flag))
-
-    observations = _observations(records)
+        page.add_row(f"tbody row {r}", row)
+    col = page.col
     site_frame = pd.DataFrame(
-        list(sites.values()), columns=["site_id", "name", *(c for c in _SITE_COLUMNS if c in col)]
+        list(page.sites.values()),
+        columns=["site_id", "name", *(c for c in _SITE_COLUMNS if c in col)],
     )
     info = PageInfo(
         total_pages=_int_or(data.get("total"), 1),
         records=_int_or(data.get("records"), len(data["tbody"])),
         rows=len(data["tbody"]),
     )
-    return Reading(observations=observations, rejects=rejects, sites=site_frame), info
+    reading = Reading(
+        observations=_observations(page.records), rejects=page.rejects, sites=site_frame
+    )
+    return reading, info
+
+
+@dataclass
+class _Page:
+    """The rows of one page read so far: observations, rejects and sections."""
+
+    codes: list[str | None]
+    factors: dict[str, float]
+    fetched_local: datetime
+    records: list[tuple[str, str, datetime, float, str, str]] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    sites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seen: set[tuple[str, datetime]] = field(default_factory=set)
+    times: dict[str, datetime | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.col = {c: i for i, c in reversed(list(enumerate(self.codes))) if c is not None}
+
+    def add_row(self, where: str, row: Any) -> None:
+        """Read one tbody row: its section, time, published class and values."""
+        key = self._row_key(where, row)
+        if key is None:
+            return
+        site_id, utc, cells = key
+        site = self.sites.setdefault(
+            site_id, {"site_id": site_id, "name": cells[self.col["section"]]}
+        )
+        for name in _SITE_COLUMNS:
+            if name in self.col and cells[self.col[name]]:
+                site.setdefault(name, cells[self.col[name]])
+        self._add_class(where, site_id, utc, cells)
+        self._add_values(where, site_id, utc, row)
+
+    def _reject(self, where: str, reason: str, **fields: Any) -> None:
+        self.rejects.append(Reject(location=where, reason=reason, **fields))
+
+    def _row_key(self, where: str, row: Any) -> tuple[str, datetime, list[str]] | None:
+        """(section id, UTC time, cell texts) of a row, or None after rejecting it."""
+        if not isinstance(row, list) or len(row) != len(self.codes):
+            count = len(row) if isinstance(row, list) else "no"
+            raw = redact(json.dumps(row, ensure_ascii=False), limit=200)
+            reason = f"{count} cells where the header has {len(self.codes)}; row skipped"
+            self._reject(where, reason, raw=raw)
+            return None
+        cells = [str(c).strip() if c is not None else "" for c in row]
+        province, section = cells[self.col["province"]], cells[self.col["section"]]
+        if not province or not section:
+            self._reject(where, "no province or section name; row skipped")
+            return None
+        site_id = f"{province}/{section}"
+        stamp = cells[self.col["time"]]
+        if stamp not in self.times:
+            self.times[stamp] = _local_time(stamp, self.fetched_local)
+        when = self.times[stamp]
+        if when is None:
+            reason = "time is not MM-DD HH:MM; row skipped"
+            self._reject(where, reason, site_id=site_id, raw=redact(stamp, limit=200))
+            return None
+        utc = when.astimezone(UTC)
+        if (site_id, utc) in self.seen:
+            reason = "a second row for this section and time; the first was kept"
+            self._reject(where, reason, site_id=site_id, period_end=utc.isoformat())
+            return None
+        self.seen.add((site_id, utc))
+        return site_id, utc, cells
+
+    def _add_class(self, where: str, site_id: str, utc: datetime, cells: list[str]) -> None:
+        if "class" not in self.col:
+            return
+        text = cells[self.col["class"]]
+        if text in {"1", "2", "3", "4", "5", "6"}:
+            self.records.append((site_id, "class_published", utc, float(text), "1", ""))
+        elif text not in {"-1", *_MISSING}:
+            self._reject(
+                f"{where}, 水质类别",
+                "class is not 1-6 or -1; skipped",
+                site_id=site_id,
+                parameter="class_published",
+                period_end=utc.isoformat(),
+                raw=redact(text, limit=200),
+            )
+
+    def _add_values(self, where: str, site_id: str, utc: datetime, row: list[Any]) -> None:
+        for j, code in enumerate(self.codes):
+            if code is None or code in _NOT_VALUES:
+                continue
+            value, flag, ok = _cell_value(row[j])
+            if ok and value is not None and not math.isnan(value):
+                value *= self.factors[code]
+                ok = _plausible(code, value)
+            if not ok:
+                self._reject(
+                    f"{where}, {PARAMETERS[code].name}",
+                    "not a number, '--' or a 原始值 title; value skipped",
+                    site_id=site_id,
+                    parameter=code,
+                    period_end=utc.isoformat(),
+                    raw=redact(str(row[j]), limit=200),
+                )
+            elif value is not None:
+                self.records.append((site_id, code, utc, value, PARAMETERS[code].unit, flag))
 
 
 def _int_or(value: Any, default: int) -> int:
