@@ -313,13 +313,13 @@ class AlertRule(_Strict):
     kind: str
     label: str | None = None  # the rule's name in messages; default from the kind
     notify: list[str] = Field(default_factory=list)
-    repeat_after: str | None = None  # notify again while it holds, after this long; default never
+    repeat_after: Duration | None = None  # notify again while it holds after this; default never
     threshold: float | None = None  # air_hourly_aqi: AQI above this
     worse_than: str | None = None  # air_daily_category: a category, e.g. 轻度污染
     hours: float | None = Field(default=None, gt=0)  # source_stale: hours since the newest data
     sites: list[str] = Field(default_factory=list)  # default: the district's (air), all (others)
     sources: list[str] = Field(default_factory=list)  # source_stale, run_failed; default all
-    window: str | None = None  # how far back a first look reaches (default by kind)
+    window: Duration | None = None  # how far back a first look reaches (default by kind)
 
     @field_validator("kind")
     @classmethod
@@ -329,13 +329,6 @@ class AlertRule(_Strict):
                 f"unknown rule kind '{v}'{_did_you_mean(v, ALERT_RULE_KINDS)}; "
                 f"use one of {', '.join(ALERT_RULE_KINDS)}"
             )
-        return v
-
-    @field_validator("repeat_after", "window")
-    @classmethod
-    def _duration(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_duration(v)
         return v
 
     @model_validator(mode="after")
@@ -354,7 +347,7 @@ class AlertRule(_Strict):
 
     @property
     def repeat_delta(self) -> timedelta | None:
-        return parse_duration(self.repeat_after) if self.repeat_after else None
+        return parse_duration(self.repeat_after) if self.repeat_after is not None else None
 
 
 class Alerts(_Strict):
@@ -362,13 +355,7 @@ class Alerts(_Strict):
 
     channels: list[AlertChannel] = Field(default_factory=list)
     rules: list[AlertRule] = Field(default_factory=list)
-    overdue_after: str = "3d"  # an alert open longer than this is overdue in the report
-
-    @field_validator("overdue_after")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
-        return v
+    overdue_after: Duration = 3 * 86400.0  # open longer than this: overdue in the report
 
     def channel(self, name: str) -> AlertChannel:
         for c in self.channels:

@@ -102,7 +102,9 @@ def evaluate(rule: AlertRule, ctx: RuleContext) -> list[Finding]:
 
 
 def _window(rule: AlertRule) -> timedelta:
-    return parse_duration(rule.window or DEFAULT_WINDOW.get(rule.kind, "7d"))
+    if rule.window is not None:
+        return parse_duration(rule.window)
+    return parse_duration(DEFAULT_WINDOW.get(rule.kind, "7d"))
 
 
 def _air_sites(rule: AlertRule, ctx: RuleContext) -> list[str]:
