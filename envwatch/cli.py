@@ -664,6 +664,21 @@ def alerts_list(obj: _Context, everything: bool, fmt: str) -> None:
     click.echo(format_alerts(df, fmt, obj.loaded.tz))
 
 
+@alerts.command("show")
+@click.argument("alert_id", type=int)
+@click.pass_obj
+def alerts_show(obj: _Context, alert_id: int) -> None:
+    """Show alert ID and every step recorded for it (opened, messages, 交办, 销号).
+
+    \b
+    Example:
+      envwatch alerts show 12
+    """
+    from envwatch.alerts.episodes import describe
+
+    click.echo(describe(obj.db_path, alert_id, obj.loaded.tz))
+
+
 @alerts.command("ack")
 @click.argument("alert_id", type=int)
 @click.option("--note", required=True, help="What was handed over, to whom (交办说明).")

@@ -444,6 +444,9 @@ def test_ack_and_close_are_recorded_and_in_the_report(
     assert closed["status"] == "closed" and closed["close_note"] == "已核查，系燃放烟花爆竹"
     r = cli(config, "alerts", "close", aid, "--note", "again")
     assert r.exit_code == 2 and "already closed" in r.output
+    shown = cli(config, "alerts", "show", aid).output
+    assert "— closed" in shown and "交办镇海分局核查" in shown and "已核查，系燃放烟花爆竹" in shown
+    assert "hook opened: ok" in shown and "李四" in shown
 
     with Store.readonly(loaded.store_path) as store:
         steps = [s for (s,) in store.conn.execute("SELECT step FROM alert_steps ORDER BY id")]

@@ -503,3 +503,26 @@ def _native(v: Any) -> Any:
     if hasattr(v, "item"):
         return v.item()
     return v
+
+
+def describe(db: Any, alert_id: int, tz: Any) -> str:
+    """`envwatch alerts show`: the alert's main fields and its steps, times local."""
+    from envwatch.query import format_table
+    from envwatch.store import Store
+
+    with Store.readonly(db) as store:
+        e = _episode(store.conn, alert_id)
+        df = steps(store.conn, alert_id)
+
+    def local(v: str | None) -> str:
+        return "—" if v is None else f"{_parse(v).astimezone(tz):%Y-%m-%d %H:%M}"
+
+    subject = e["subject_name"] or e["subject"]
+    lines = [
+        f"#{e['id']} {e['rule']} ({e['kind']}): {subject} ({e['subject']}) — {e['status']}",
+        f"  {e['detail']}",
+        f"  opened {local(e['opened'])}, last seen {local(e['last_seen'])}, "
+        f"cleared {local(e['cleared'])}, closed {local(e['closed'])}",
+    ]
+    df["at"] = df["at"].map(local)
+    return "\n".join(lines) + "\n" + format_table(df)
