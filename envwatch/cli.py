@@ -638,13 +638,7 @@ def alerts() -> None:
 
 @alerts.command("list")
 @click.option("--all", "everything", is_flag=True, help="Closed alerts too.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @click.pass_obj
 def alerts_list(obj: _Context, everything: bool, fmt: str) -> None:
     """List the alerts not closed (with --all: every alert), newest first.
