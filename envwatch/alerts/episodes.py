@@ -59,7 +59,7 @@ def all_secrets(loaded: LoadedConfig) -> dict[str, str]:
 
 @dataclass
 class Evaluation:
-    """What one evaluation did: episodes opened, repeated and cleared, per rule id."""
+    """What one evaluation did: the ids of the alerts opened, repeated and cleared."""
 
     opened: list[int] = field(default_factory=list)
     repeated: list[int] = field(default_factory=list)
