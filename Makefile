@@ -35,6 +35,7 @@ demo: install
 	$(ENVWATCH) ingest cells-sheet --file data/examples/cells-sheet-example.csv
 	$(ENVWATCH) status
 	$(ENVWATCH) query "select site_name, district, date, pm25, o3_8h_max, aqi, category, primary_pollutant from air_daily where site_id = '1236A' and valid"
+	$(ENVWATCH) query "select level, area, date, pm25, o3_8h_max, aqi, category, valid, n_stations from area_daily where date = '2019-01-01'"
 	$(ENVWATCH) score --period 2019-W01
 	$(ENVWATCH) report --week 2019-W01 --out maps
 

@@ -17,8 +17,9 @@ from datetime import date
 
 import pandas as pd
 
-from envwatch import read
+from envwatch import area, read
 from envwatch.standards import air_stats, aqi
+from envwatch.standards import area as area_rules
 from envwatch.store import AIR_POLLUTANTS, Store
 
 _AIR_DAY = read.Scope("date", "date", "site_id", name="air_day")
@@ -43,18 +44,7 @@ DAY_COLUMNS = (
     "n_co",
     "n_o3",
     "n_o3_8h",
-    "iaqi_pm25",
-    "iaqi_pm10",
-    "iaqi_so2",
-    "iaqi_no2",
-    "iaqi_co",
-    "iaqi_o3_1h",
-    "iaqi_o3_8h",
-    "aqi",
-    "category",
-    "primary_pollutant",
-    "exceeding",
-    "valid",
+    *area_rules.DAILY_AQI_COLUMNS,
 )
 
 
@@ -92,10 +82,12 @@ class Derived:
     hours: int = 0
     days: int = 0
     mismatches: int = 0
+    area_days: int = 0
 
 
 def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) -> Derived:
-    """Recompute the hours and natural days touched by `written` (rows of an upsert)."""
+    """Recompute the hours and natural days touched by `written` (rows of an upsert), and the
+    area values (city, district, group) of those days (`envwatch.area.derive`)."""
     out = Derived()
     if written.empty:
         return out
@@ -121,6 +113,14 @@ def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) ->
         }
     ).drop_duplicates()
     out.days = derive_days(store, site_days, tz)
+    # city, district and group values of the areas these stations count in, same days
+    out.area_days = area.derive(
+        store,
+        site_days["site_id"].unique().tolist(),
+        pd.Timestamp(site_days["date"].min()),
+        pd.Timestamp(site_days["date"].max()),
+        tz,
+    )
     return out
 
 
@@ -163,14 +163,8 @@ def daily(
     Concentrations in µg/m³ (CO mg/m³) at full precision; ``date`` is a datetime64 at midnight;
     ``valid`` is bool.
     """
-    sql, params = read.select(
-        "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)",
-        _AIR_DAY,
-        "site_id, date",
-        site_ids=sites,
-        first=read.local_day(start, "start") if start is not None else None,
-        last=read.local_day(end, "end") if end is not None else None,
-    )
+    sql = "SELECT d.*, s.district, s.background FROM air_day d JOIN sites s USING (site_id)"
+    sql, params = read.select(sql, _AIR_DAY, "site_id, date", site_ids=sites, start=start, end=end)
     df = pd.read_sql_query(sql, store.conn, params=params)
     df["date"] = pd.to_datetime(df["date"])
     df["valid"] = df["valid"].astype(bool)
@@ -184,14 +178,26 @@ def district_daily(
     end: date | str | None = None,
     city: str | None = None,
 ) -> pd.DataFrame:
-    """District days (HJ 663): mean of the district's city stations, background ones excluded,
-    with the coverage rule; the AQI recomputed from the district means."""
+    """District days (HJ 663): mean of the district's city stations, background and stopped
+    ones excluded by date (`membership`), with the coverage rule; the AQI recomputed from the
+    district means. The published district values are `envwatch.area` (view ``area_daily``)."""
     sites = store.sites("air")
     if city is not None:
         sites = sites.loc[sites["city"] == city]
     sites = sites.loc[sites["district"].notna()]
-    sites = sites.assign(background=sites["background"].astype(bool))
     days = daily(store, sites["site_id"].tolist(), start, end)
+    membership = area.membership_table(sites, area.stored_config(store))
+    days = days.loc[area_rules.counting(days["site_id"], days["date"], membership)]
+    # the coverage rule's denominator: the stations that count on some day of the period
+    if len(days):
+        grid = sites[["site_id"]].merge(
+            pd.DataFrame({"date": pd.date_range(days["date"].min(), days["date"].max())}),
+            how="cross",
+        )
+        counting = grid.loc[area_rules.counting(grid["site_id"], grid["date"], membership)]
+        sites = sites.assign(background=~sites["site_id"].isin(set(counting["site_id"])))
+    else:
+        sites = sites.assign(background=sites["background"].astype(bool))
     if days.empty:
         return air_stats.district_daily(
             air_stats.daily_stats(pd.DataFrame(columns=["site_id", "time_local"])), sites
@@ -206,22 +212,34 @@ def district_summary(
     districts: Sequence[str],
     city: str | None = None,
 ) -> pd.DataFrame:
-    """Period statistics of each district (good-day ratio, comprehensive index, ...) and its
-    rank among `districts`; districts with no data are listed with ``no_data``."""
-    dd = district_daily(store, start, end, city)
-    if dd.empty:
-        stats = pd.DataFrame(
-            columns=["district", "good_day_ratio", "comprehensive_index", "n_valid_days"]
-        )
-    else:
-        stats = air_stats.period_stats(dd, start, end, by="district")
-    ranks = air_stats.rank_districts(stats, list(districts))
-    if stats.empty:
-        return ranks
-    extra = stats.drop(
-        columns=[c for c in ("good_day_ratio", "comprehensive_index", "n_valid_days") if c in stats]
+    """The city's ranking areas over start … end: `districts` and the configured groups, from
+    their area values (view ``area_daily``), with the figures as published and their ranks
+    (`envwatch.stats.rank`: ties share the better rank; areas with no valid day are listed with
+    ``no_data`` and not ranked).
+
+    Columns: district (the area's name), level (``district`` or ``group``), n_valid_days,
+    good_day_ratio (%), rank_good_day_ratio, comprehensive_index, rank_comprehensive_index,
+    pm25 and pm25_mean (µg/m³, published as an integer), good_days, n_pm25, stations (ids of
+    the stations behind the figure), station_names, no_data. `city` is kept for callers of the
+    earlier signature; the area values already belong to the configured city.
+    """
+    from envwatch import stats
+
+    areas = stats.ranking_areas(store, districts, start, end)
+    ranked = stats.rank(store, areas, start, end)
+    figures = stats.area_figures(store, [a.name for a in areas], start, end)
+    extra = pd.DataFrame(
+        {
+            "area": figures["area"],
+            "good_days": figures["excellent"] + figures["good"],
+            "n_pm25": figures["n_pm25"],
+        }
     )
-    return ranks.merge(extra, on="district", how="left")
+    out = ranked.merge(extra, on="area", how="left")
+    out["good_days"] = out["good_days"].fillna(0).astype("int64")
+    out["n_pm25"] = out["n_pm25"].fillna(0).astype("int64")
+    out["pm25_mean"] = out["pm25"]
+    return out.rename(columns={"area": "district"})
 
 
 def hourly(

@@ -70,6 +70,11 @@ from envwatch.standards.aqi import CATEGORIES
 from envwatch.standards.water import CLASS_LABELS
 from envwatch.store import Store
 
+Sites = str | Sequence[str] | None
+"""Site ids or names (one string or a list); None for every site."""
+Day = DateLike | None
+"""A local date (``"2026-11-01"``, a ``date``, a ``Timestamp`` at midnight); None: open."""
+
 __all__ = ["COLUMNS", "TABLES", "Column", "StoreReader", "Table", "open_store"]
 
 AQI_CATEGORY = pd.CategoricalDtype(list(CATEGORIES), ordered=True)
@@ -162,33 +167,95 @@ class StoreReader:
 
     # -- the views -------------------------------------------------------------------------------
 
-    def air_hourly(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-    ) -> pd.DataFrame:
+    def air_hourly(self, sites: Sites = None, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Station-hours (view ``air_hourly``): 1-h concentrations (µg/m³, CO mg/m³), AQI
         (HJ 633), category, primary pollutant. ``time_local`` is hour-ending local time; the
         days start … end are natural days (hours 01:00 … 24:00)."""
         return self.table("air_hourly", sites, start, end)
 
-    def air_daily(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-    ) -> pd.DataFrame:
+    def air_daily(self, sites: Sites = None, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Station-days (view ``air_daily``): HJ 663 24-h means (µg/m³, CO mg/m³), O3 daily
         maxima, daily AQI; ``date`` is the natural day, ``valid`` whether the AQI's inputs are."""
         return self.table("air_daily", sites, start, end)
 
-    def water_samples(
+    def area_hourly(
         self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-        kind: str | None = None,
+        level: str | None = None,
+        area: str | Sequence[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        *,
+        exact: bool = False,
+    ) -> pd.DataFrame:
+        """City, district and group hours (view ``area_hourly``): the mean of the counting
+        stations' 1-h values rounded as published (integers, CO 0.1), the hourly AQI; `level`
+        ``city``, ``district`` or ``group``; `area` e.g. 宁波市, 镇海区, 大榭; since … until are
+        natural days (hours 01:00 … 24:00). ``exact=True`` adds ``*_exact`` (full precision)."""
+        return self._areas("area_hourly", level, area, since, until, exact)
+
+    def area_daily(
+        self,
+        level: str | None = None,
+        area: str | Sequence[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        *,
+        exact: bool = False,
+    ) -> pd.DataFrame:
+        """City, district and group days (view ``area_daily``): the mean of the counting
+        stations' HJ 663 daily values (75 % of them valid, 50 % under four), the O3 1-h maximum
+        of the area's hourly series, rounded once as published, the daily AQI and ``valid``;
+        ``date`` is the natural day. ``exact=True`` adds ``*_exact`` (full precision)."""
+        return self._areas("area_daily", level, area, since, until, exact)
+
+    def _areas(
+        self,
+        name: str,
+        level: str | None,
+        area: str | Sequence[str] | None,
+        since: DateLike | None,
+        until: DateLike | None,
+        exact: bool,
+    ) -> pd.DataFrame:
+        if level is not None and level not in ("city", "district", "group"):
+            raise UsageError(f"level '{level}' is not city, district or group")
+        df = self.table(name, None, since, until)
+        if level is not None:
+            df = df.loc[df["level"] == level]
+        if area is not None:
+            wanted = [area] if isinstance(area, str) else list(area)
+            known = {r[0] for r in self._store.conn.execute("SELECT DISTINCT area FROM area_day")}
+            unknown = [a for a in wanted if a not in known]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], sorted(known), n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise UsageError(f"no area '{unknown[0]}' in {self.path}{hint}")
+            df = df.loc[df["area"].isin(wanted)]
+        df = df.reset_index(drop=True)
+        if exact and len(df):
+            table, key = (
+                ("area_hour", "period_end") if name == "area_hourly" else ("area_day", "date")
+            )
+            cols = [c for c in self._exact_columns(table)]
+            full = pd.read_sql_query(
+                f"SELECT level, area, {key}, {', '.join(cols)} FROM {table}", self._store.conn
+            )
+            if key == "date":
+                full["date"] = pd.to_datetime(full["date"]).astype(df["date"].dtype)
+            else:
+                full["period_end"] = full["period_end"].astype(df["period_end"].dtype)
+            df = df.merge(full, on=["level", "area", key], how="left")
+        return df
+
+    def _exact_columns(self, table: str) -> list[str]:
+        return [
+            r[1]
+            for r in self._store.conn.execute(f"PRAGMA table_info({table})")
+            if r[1].endswith("_exact")
+        ]
+
+    def water_samples(
+        self, sites: Sites = None, start: Day = None, end: Day = None, kind: str | None = None
     ) -> pd.DataFrame:
         """Section samples (view ``water_samples``): items in mg/L (pH none, temp °C), class
         1-6 (6 = 劣Ⅴ) by GB 3838; ``time_local`` is the local sampling time; `kind` ``auto``
@@ -196,21 +263,14 @@ class StoreReader:
         return self.table("water_samples", sites, start, end, kind=kind)
 
     def water_periods(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-        kind: str | None = None,
+        self, sites: Sites = None, start: Day = None, end: Day = None, kind: str | None = None
     ) -> pd.DataFrame:
         """Section-months (view ``water_periods``): the class of the month's item means and
         whether it meets the section's target; months overlapping start … end."""
         return self.table("water_periods", sites, start, end, kind=kind)
 
     def scorecard(
-        self,
-        period: str | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
+        self, period: str | None = None, start: Day = None, end: Day = None
     ) -> pd.DataFrame:
         """The plan's targets (view ``scorecard``, filled by ``envwatch score``): one row per
         target and period (``2026``, ``2026-11``, ``2026-W47``); `period` picks one, start …
@@ -220,7 +280,28 @@ class StoreReader:
             df = df.loc[df["period"] == period].reset_index(drop=True)
         return df
 
-    def runs(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DataFrame:
+    def stats(
+        self,
+        area: str | Sequence[str],
+        since: Day = None,
+        until: Day = None,
+        *,
+        period: str | None = None,
+    ) -> pd.DataFrame:
+        """HJ 633/663 period figures of areas (宁波市, 镇海区, a group) or stations (id or name),
+        as the bulletins publish them: one row per area, columns `envwatch.stats.STATS_COLUMNS`
+        (days per category, good-day ratio %, means µg/m³, co_p95 mg/m³, o3_8h_p90, composite
+        index, exceedance and primary-pollutant days per pollutant). The local days since …
+        until (inclusive), or `period` (``2019``, ``2019-04``, ``2019-W14``)."""
+        from envwatch import stats as stats_lib
+
+        first = read.local_day(since, "since") if since is not None else None
+        last = read.local_day(until, "until") if until is not None else None
+        today = datetime.now(self.tz).date()
+        first, last = stats_lib.resolve_period(period, first, last, today)
+        return stats_lib.area_stats(self._store, area, first, last)
+
+    def runs(self, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Ingest runs (view ``runs``) started on the local days start … end; times in UTC."""
         return self.table("runs", None, start, end)
 
@@ -230,21 +311,16 @@ class StoreReader:
 
     def observations(
         self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
+        sites: Sites = None,
+        start: Day = None,
+        end: Day = None,
         parameters: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Every stored value, long format: site, parameter code, averaging, time, value in
         the parameter's unit (column ``unit``), flag. Large: filter by site and date."""
         return self.table("observations", sites, start, end, parameters=parameters)
 
-    def revisions(
-        self,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-    ) -> pd.DataFrame:
+    def revisions(self, sites: Sites = None, start: Day = None, end: Day = None) -> pd.DataFrame:
         """Values a source changed after they were stored, old and new, found by runs that
         started on the local days start … end."""
         return self.table("revisions", sites, start, end)
@@ -269,29 +345,18 @@ class StoreReader:
     # -- any table -------------------------------------------------------------------------------
 
     def table(
-        self,
-        name: str,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
-        *,
-        kind: str | None = None,
-        parameters: Sequence[str] | None = None,
+        self, name: str, sites: Sites = None, start: Day = None, end: Day = None, **filters: Any
     ) -> pd.DataFrame:
-        """Rows of one of `TABLES`, typed; the same filters as the named methods."""
-        frames = list(
-            self.iter_table(
-                name, sites, start, end, kind=kind, parameters=parameters, chunk_rows=None
-            )
-        )
-        return frames[0]
+        """Rows of one of `TABLES`, typed; the same filters as the named methods (``kind``,
+        ``parameters``)."""
+        return next(self.iter_table(name, sites, start, end, chunk_rows=None, **filters))
 
     def iter_table(
         self,
         name: str,
-        sites: str | Sequence[str] | None = None,
-        start: DateLike | None = None,
-        end: DateLike | None = None,
+        sites: Sites = None,
+        start: Day = None,
+        end: Day = None,
         *,
         kind: str | None = None,
         parameters: Sequence[str] | None = None,
@@ -331,8 +396,8 @@ class StoreReader:
             table.scope,
             table.order,
             site_ids=self.site_ids(sites) if sites is not None else None,
-            first=read.local_day(start, "start") if start is not None else None,
-            last=read.local_day(end, "end") if end is not None else None,
+            start=start,
+            end=end,
             tz=self.tz,
             kind=kind,
             parameters=parameters,

@@ -327,9 +327,21 @@ def withdraw(obj: _Context, target: str, reason: str | None, wait: float) -> Non
 @click.option(
     "--list", "list_queries", is_flag=True, help="List the canned queries (queries.yaml)."
 )
+@click.option(
+    "--time-limit",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Milliseconds the query may take before it is stopped.",
+)
 @click.pass_obj
 def query(
-    obj: _Context, sql: str | None, fmt: str, params: tuple[str, ...], list_queries: bool
+    obj: _Context,
+    sql: str | None,
+    fmt: str,
+    params: tuple[str, ...],
+    list_queries: bool,
+    time_limit: int,
 ) -> None:
     """Run read-only SQL, or a canned query by NAME, on the store (views: air_hourly, runs ...).
 
@@ -378,11 +390,11 @@ def query(
                 '(or write SQL, e.g. "select * from runs")'
             )
             return
-        df = run_canned(obj.db_path, canned, named)
+        df = run_canned(obj.db_path, canned, named, time_limit_ms=time_limit)
         if fmt == "table":
             click.echo(f"{canned.title}（{canned.name}）")
     else:
-        df = run_query(obj.db_path, sql, named)
+        df = run_query(obj.db_path, sql, named, time_limit_ms=time_limit)
     click.echo(format_result(df, fmt))
 
 
@@ -473,6 +485,74 @@ def score(obj: _Context, period: str | None) -> None:
             )
         )
     )
+
+
+@main.command()
+@click.option(
+    "--area",
+    "areas",
+    multiple=True,
+    help="An area (宁波市, 镇海区, a configured group) or an air station (id or name); repeatable.",
+)
+@click.option("--rank", "ranking", is_flag=True, help="Rank the city's areas (辖区).")
+@click.option("--since", callback=_date, default=None, help="First day (YYYY-MM-DD, local).")
+@click.option("--until", callback=_date, default=None, help="Last day (YYYY-MM-DD, local).")
+@click.option(
+    "--period",
+    default=None,
+    help="2019 (year), 2019-04 (month) or 2019-W14 (ISO week); the current one runs to today.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def stats(
+    obj: _Context,
+    areas: tuple[str, ...],
+    ranking: bool,
+    since: date | None,
+    until: date | None,
+    period: str | None,
+    fmt: str,
+) -> None:
+    """HJ 663 period figures of an area or a station, or the ranking of the city's areas.
+
+    Days per category, good-day ratio, period means, CO 95th and O3-8h 90th percentiles, the
+    composite index (综合指数), exceedance and primary-pollutant days, rounded once as the
+    bulletins publish them. --rank lists every district and configured group with its ranks
+    (ties share the better rank; areas without data are listed, not ranked).
+
+    \b
+    Examples:
+      envwatch stats --area 宁波市 --period 2019-04
+      envwatch stats --area 镇海区 --since 2019-01-01 --until 2019-06-30 --format json
+      envwatch stats --area 1236A --period 2019
+      envwatch stats --rank --period 2019 --format csv
+    """
+    from envwatch import stats as stats_lib
+    from envwatch.store import Store
+
+    if ranking == bool(areas):
+        raise click.UsageError("give --area NAME (repeatable) or --rank")
+    today = datetime.now(obj.loaded.tz).date()
+    first, last = stats_lib.resolve_period(period, since, until, today)
+    si = obj.loaded.config.index_denominators
+    store = Store.readonly(obj.db_path)
+    try:
+        if ranking:
+            districts = stats_lib.city_districts(obj.loaded)
+            where = stats_lib.ranking_areas(store, districts, first, last)
+            df = stats_lib.rank(store, where, first, last, denominators=si)
+            click.echo(stats_lib.format_rank(df, fmt, first, last))
+        else:
+            df = stats_lib.area_stats(store, list(areas), first, last, denominators=si)
+            click.echo(stats_lib.format_stats(df, fmt))
+    finally:
+        store.close()
 
 
 @main.command()

@@ -16,7 +16,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,14 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from envwatch.cron import CronExpr
 from envwatch.duration import Duration, parse_duration
 from envwatch.errors import ConfigError
+from envwatch.geo import CHINA_LAT, CHINA_LON
 from envwatch.sources import registry as source_registry
 
 DEFAULT_CONFIG = "stations.yaml"
-
-# China's extent, generous by a fraction of a degree: a point outside is a typo (swapped lon/lat,
-# a missing digit) or coordinates of another country.
-CHINA_LON = (73.4, 135.1)
-CHINA_LAT = (3.8, 53.6)
 
 # The kinds come from the source registry (one entry per kind, envwatch/sources/registry.py).
 SOURCE_KINDS = tuple(source_registry.KINDS)
@@ -67,6 +63,43 @@ class Region(_Strict):
     district: str
 
 
+MEMBERSHIP_ROLES = ("counts", "background", "stopped")
+
+
+class MembershipPeriod(_Strict):
+    """From when until when (local dates, both included; open when left out) an air station
+    counts in its city's, district's and groups' values, or is background (对照点) or stopped.
+
+    Example: ``membership: [{until: 2021-12-31}, {from: 2022-01-01, role: background}]``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # ISO dates (YYYY-MM-DD) kept as text, so the registry serialises as it is written
+    valid_from: str | None = Field(default=None, alias="from")
+    until: str | None = None
+    role: Literal["counts", "background", "stopped"] = "counts"
+    note: str | None = None
+
+    @field_validator("valid_from", "until", mode="before")
+    @classmethod
+    def _iso_date(cls, v: Any) -> str | None:
+        if v is None or isinstance(v, date):
+            return v.isoformat() if isinstance(v, date) else None
+        try:
+            return date.fromisoformat(str(v).strip()).isoformat()
+        except ValueError:
+            raise ValueError(f"'{v}' is not a date; write YYYY-MM-DD, e.g. 2022-01-01") from None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MembershipPeriod:
+        if self.valid_from and self.until and self.until < self.valid_from:
+            raise ValueError(
+                f"until {self.until} is before from {self.valid_from}; swap them or fix the year"
+            )
+        return self
+
+
 class Site(_Strict):
     """A monitoring site: an air station, a surface-water section or an outfall.
 
@@ -82,6 +115,8 @@ class Site(_Strict):
     city: str | None = None
     district: str | None = None
     background: bool = False
+    # air stations: dated membership in area values (None: counts always, unless background)
+    membership: list[MembershipPeriod] | None = None
     # water sections
     province: str | None = None
     basin: str | None = None
@@ -127,6 +162,11 @@ class Site(_Strict):
             raise ValueError("give both lon and lat, or neither")
         if self.kind == "air" and self.lon is None:
             raise ValueError("an air station needs lon and lat")
+        if self.membership is not None and self.background:
+            raise ValueError(
+                "give either background: true (always background) or membership with dates, "
+                "not both; write the background period as {from: DATE, role: background}"
+            )
         if self.kind == "water" and self.water_type is None:
             raise ValueError(
                 "a water section needs water_type: river or lake (it decides the TP limits)"
@@ -368,6 +408,37 @@ class Alerts(_Strict):
         )
 
 
+ControlLevel = Literal["国控", "省控", "市控", "区控", "县控"]
+
+
+class AreaGroup(_Strict):
+    """A ranking area defined by its stations (a functional area such as 大榭 with no polygon)."""
+
+    name: str = Field(min_length=1)
+    stations: list[str] = Field(min_length=1)
+
+
+class Areas(_Strict):
+    """The areas envwatch computes values for, besides the cities and the region city's districts.
+
+    `city_control_levels`: stations of these levels make a city's value (the published city
+    values are from national stations). `control_levels`: stations of these levels make the
+    district and group values the city ranks its 辖区 by. Background and stopped stations are
+    left out by date (`membership`). An air station without `control_level` is 国控 (the
+    national feeds' stations).
+    """
+
+    city_control_levels: list[ControlLevel] = Field(
+        default_factory=lambda: list[ControlLevel](["国控"]), min_length=1
+    )
+    control_levels: list[ControlLevel] = Field(
+        default_factory=lambda: list[ControlLevel](["国控", "省控", "市控"]), min_length=1
+    )
+    groups: list[AreaGroup] = Field(default_factory=list)
+    # dated membership of stations not listed in `sites` (other cities' stations of a feed)
+    membership: dict[str, list[MembershipPeriod]] = Field(default_factory=dict)
+
+
 class Config(_Strict):
     """The whole of stations.yaml."""
 
@@ -387,6 +458,33 @@ class Config(_Strict):
     cell_tasks: dict[int, dict[str, int]] = Field(default_factory=dict)
     # alerts: channels, rules (issue 18)
     alerts: Alerts = Field(default_factory=Alerts)
+    # area values: which stations make city, district and group values; groups of stations
+    areas: Areas = Field(default_factory=Areas)
+    # 综合指数: the denominators Si by rule set, replacing envwatch's defaults (the 2012 ones)
+    index_denominators: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("index_denominators", mode="before")
+    @classmethod
+    def _denominators(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        for rules, si in v.items():
+            if str(rules) not in ("2012", "2026"):
+                raise ValueError(f"index_denominators.{rules}: not a rule set; write 2012 or 2026")
+            if not isinstance(si, dict):
+                raise ValueError(f"index_denominators.{rules}: write e.g. {{pm25: 30, pm10: 60}}")
+            for name, value in si.items():
+                if name not in ("so2", "no2", "pm10", "pm25", "co", "o3"):
+                    raise ValueError(
+                        f"index_denominators.{rules}.{name}: unknown pollutant; use so2, no2, "
+                        "pm10, pm25, co or o3"
+                    )
+                if not isinstance(value, (int, float)) or value <= 0:
+                    raise ValueError(
+                        f"index_denominators.{rules}.{name}: {value!r} is not a positive number "
+                        "(µg/m³, CO mg/m³), e.g. pm25: 30"
+                    )
+        return {str(k): v for k, v in v.items()}
 
     @field_validator("outfall_limits")
     @classmethod
@@ -641,6 +739,7 @@ def _check_unique(loaded: LoadedConfig, p: Path) -> None:
                 f"{p}:{loaded.line_of('sources', i)}: sources[{i}]: source '{src.name}' needs "
                 "url or folder: where to fetch from"
             )
+    msgs += _membership_problems(loaded, p)
     if msgs:
         raise ConfigError("\n".join(msgs))
 
@@ -677,3 +776,52 @@ def _check_alerts(loaded: LoadedConfig, p: Path) -> None:
                     )
     if msgs:
         raise ConfigError("\n".join(msgs))
+
+
+def _membership_problems(loaded: LoadedConfig, p: Path) -> list[str]:
+    """Overlapping membership periods of a station, and area groups that clash."""
+    msgs: list[str] = []
+    areas = loaded.config.areas
+    listed: list[tuple[str, list[MembershipPeriod], tuple[str | int, ...]]] = [
+        (site.id, site.membership or [], ("sites", i, "membership"))
+        for i, site in enumerate(loaded.config.sites)
+    ]
+    listed += [(sid, ps, ("areas", "membership", sid)) for sid, ps in areas.membership.items()]
+    for sid, members, at in listed:
+        periods = sorted(enumerate(members), key=lambda jp: jp[1].valid_from or "")
+        for (j0, a), (j1, b) in zip(periods, periods[1:], strict=False):
+            if (b.valid_from or "") <= (a.until or "9999-12-31"):
+                line = loaded.line_of(*at, j1)
+                msgs.append(
+                    f"{p}:{line}: {_fmt_loc((*at, j1))}: site {sid}: the period from "
+                    f"{b.valid_from or 'the start'} overlaps {_fmt_loc((*at, j0))} (until "
+                    f"{a.until or 'open'}); end the earlier one the day before the later one starts"
+                )
+    for i, site in enumerate(loaded.config.sites):
+        if site.id in areas.membership:
+            msgs.append(
+                f"{p}:{loaded.line_of('areas', 'membership', site.id)}: areas.membership."
+                f"{site.id}: the site is listed in sites (line {loaded.line_of('sites', i)}); "
+                "give its membership there and remove it here"
+            )
+    seen: dict[str, int] = {}
+    for k, g in enumerate(areas.groups):
+        line = loaded.line_of("areas", "groups", k, "name")
+        if g.name in seen:
+            msgs.append(
+                f"{p}:{line}: areas.groups[{k}].name: duplicate group '{g.name}' (also on line "
+                f"{seen[g.name]}); give each group a unique name"
+            )
+        seen[g.name] = line or 0
+        if g.name in (loaded.config.region.city, loaded.config.region.district):
+            msgs.append(
+                f"{p}:{line}: areas.groups[{k}].name: '{g.name}' is the name of a city or "
+                "district already computed by its boundary; name the group differently"
+            )
+        doubled = sorted({s for s in g.stations if g.stations.count(s) > 1})
+        if doubled:
+            msgs.append(
+                f"{p}:{loaded.line_of('areas', 'groups', k, 'stations')}: areas.groups[{k}]: "
+                f"station {', '.join(doubled)} listed twice; list each station once"
+            )
+    return msgs

@@ -18,7 +18,13 @@
 
 Rows are read in chunks, so exporting a national year does not need the year in memory. Files
 are written under a temporary name and moved into place at the end: an interrupted export never
-leaves a half-written file where the old one was.
+leaves a half-written file where the old one was. The file keeps the permissions of the one it
+replaces (a new one gets the umask's default), never the temporary file's private 0600.
+
+Text that a spreadsheet would run as a formula (a site name ``=HYPERLINK(…)`` from a staff
+sheet: a text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, unless it is
+a plain number) is neutralised (`envwatch.spreadsheet`): in CSV an apostrophe is put in front;
+in Excel the cell is marked as text (quote prefix), its value unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import pandas as pd
 
 from envwatch.api import TABLES, StoreReader, Table
 from envwatch.errors import UsageError
+from envwatch.spreadsheet import dangerous, mode_for, neutralise_frame, replace_keeping_mode
 from envwatch.store import iso, utcnow
 
 FORMATS = ("csv", "xlsx", "parquet")
@@ -99,6 +106,28 @@ def export(
         raise UsageError(f"unknown table '{table}'; choose one of: {', '.join(TABLES)}")
     fmt = format_for(out, fmt)
     out = Path(out)
+    if fmt != "parquet" and out.is_dir():
+        raise UsageError(f"{out} is a folder; give a file name for --out, e.g. {out / table}.{fmt}")
+    try:
+        return _export(db, table, out, fmt, since, until, sites, tz, chunk_rows)
+    except OSError as e:
+        raise UsageError(
+            f"{out}: cannot write the export ({e.strerror or e}); choose another --out or "
+            "check that its folder exists and is writable"
+        ) from None
+
+
+def _export(
+    db: str | Path,
+    table: str,
+    out: Path,
+    fmt: str,
+    since: date | str | None,
+    until: date | str | None,
+    sites: Sequence[str] | None,
+    tz: str,
+    chunk_rows: int,
+) -> ExportResult:
     with StoreReader(db, tz) as reader:
         chunks = reader.iter_table(table, sites, since, until, chunk_rows=chunk_rows)
         spec = TABLES[table]
@@ -129,9 +158,9 @@ def _write_csv(chunks: Iterator[pd.DataFrame], out: Path) -> int:
     try:
         with tmp.open("w", encoding="utf-8-sig", newline="") as f:
             for i, df in enumerate(chunks):
-                df.to_csv(f, index=False, header=i == 0, lineterminator="\n")
+                neutralise_frame(df).to_csv(f, index=False, header=i == 0, lineterminator="\n")
                 rows += len(df)
-        os.replace(tmp, out)
+        replace_keeping_mode(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return rows
@@ -199,6 +228,7 @@ def _write_xlsx(
         ws.write_row(0, 0, [c.header for c in spec.columns], header)
         ws.freeze_panes(1, 0)
         dated = {i: formats[c.kind] for i, c in enumerate(spec.columns) if c.kind in formats}
+        text = wb.add_format({"quote_prefix": True})  # a text Excel must never run
         for df in chunks:
             if rows + len(df) > EXCEL_MAX_ROWS:
                 raise UsageError(
@@ -212,6 +242,9 @@ def _write_xlsx(
                 for i, fmt in dated.items():
                     if record[i] is not None:
                         ws.write_datetime(rows, i, record[i], fmt)
+                for i, value in enumerate(record):
+                    if isinstance(value, str) and dangerous(value):
+                        ws.write_string(rows, i, value, text)
         notes = wb.add_worksheet("说明")
         notes.set_column(0, 0, 28)
         notes.set_column(1, 1, 18)
@@ -229,7 +262,7 @@ def _write_xlsx(
             notes.write_row(r, 0, [col.header, col.name, col.unit, col.note])
         wb.close()
         closed = True
-        os.replace(tmp, out)
+        replace_keeping_mode(tmp, out)
     finally:
         if not closed:
             with contextlib.suppress(Exception):
@@ -290,6 +323,74 @@ def _file_frame(spec: Table, df: pd.DataFrame) -> pd.DataFrame:
     return _arrow_ready(df.reset_index(drop=True))
 
 
+def _partitions(
+    spec: Table, df: pd.DataFrame, tz: str
+) -> list[tuple[tuple[str, ...], pd.DataFrame]]:
+    """The rows of `df` by hive partition folder (``("year=2026", "parameter=pm25")``)."""
+    if spec.time is None:  # a relation without dates is one file
+        return [((), df)]
+    by: list[pd.Series] = [partition_year(spec, df, tz).rename("_year")]
+    if spec.name == "observations":
+        by.append(df["parameter"].rename("_parameter"))
+    pieces = []
+    for k, part in df.groupby(by, sort=False, dropna=False):
+        values = [str(v) for v in (k if isinstance(k, tuple) else (k,))]
+        key = tuple(
+            f"{n}={'__HIVE_DEFAULT_PARTITION__' if v in ('<NA>', 'nan') else v}"
+            for n, v in zip(("year", "parameter"), values, strict=False)
+        )
+        pieces.append((key, part))
+    return pieces
+
+
+class _ParquetFolder:
+    """Parquet files under `root`, one per partition, fed in pieces and written in row groups
+    of `_ROW_GROUP` rows (so a national year is never held in memory at once)."""
+
+    def __init__(self, root: Path, schema: Any, partitioned: bool) -> None:
+        self.root = root
+        self.schema = schema
+        self.writers: dict[tuple[str, ...], Any] = {}
+        self.buffers: dict[tuple[str, ...], list[Any]] = {} if partitioned else {(): []}
+        self.buffered: dict[tuple[str, ...], int] = {}
+
+    def add(self, key: tuple[str, ...], table: Any) -> None:
+        self.buffers.setdefault(key, []).append(table)
+        self.buffered[key] = self.buffered.get(key, 0) + table.num_rows
+        if self.buffered[key] >= _ROW_GROUP:
+            self.flush(key)
+
+    def flush(self, key: tuple[str, ...]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = self.buffers.pop(key, [])
+        self.buffered.pop(key, None)
+        if not parts and key:
+            return
+        if key not in self.writers:
+            folder = self.root.joinpath(*key)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.writers[key] = pq.ParquetWriter(
+                folder / "part-0.parquet", self.schema, compression="zstd", coerce_timestamps="us"
+            )
+        if parts:
+            self.writers[key].write_table(pa.concat_tables(parts), row_group_size=_ROW_GROUP)
+
+    def close(self) -> int:
+        """Write what is buffered and close every file; returns the number of files."""
+        for key in list(self.buffers):
+            self.flush(key)
+        files = len(self.writers)
+        self.abandon()
+        return files
+
+    def abandon(self) -> None:
+        for w in self.writers.values():
+            w.close()
+        self.writers.clear()
+
+
 def _write_parquet(
     chunks: Iterator[pd.DataFrame],
     spec: Table,
@@ -300,7 +401,6 @@ def _write_parquet(
     sites: Sequence[str] | None,
 ) -> tuple[int, int]:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MARKER).exists())):
         raise UsageError(
@@ -309,94 +409,49 @@ def _write_parquet(
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    partitioned = spec.time is not None  # a relation without dates is one file
-    by_parameter = spec.name == "observations"
-    writers: dict[tuple[str, ...], Any] = {}
-    buffers: dict[tuple[str, ...], list[Any]] = {} if partitioned else {(): []}
-    buffered: dict[tuple[str, ...], int] = {}
-    schema: Any = None
+    folder: _ParquetFolder | None = None
     rows = 0
-
-    def flush(key: tuple[str, ...]) -> None:
-        parts = buffers.pop(key, [])
-        buffered.pop(key, None)
-        if not parts and key:
-            return
-        if key not in writers:
-            folder = tmp.joinpath(*key)
-            folder.mkdir(parents=True, exist_ok=True)
-            writers[key] = pq.ParquetWriter(
-                folder / "part-0.parquet", schema, compression="zstd", coerce_timestamps="us"
-            )
-        if parts:
-            writers[key].write_table(pa.concat_tables(parts), row_group_size=_ROW_GROUP)
-
     try:
         for df in chunks:
-            if schema is None:
-                schema = pa.Schema.from_pandas(
-                    _file_frame(spec, df.iloc[0:0]), preserve_index=False
-                )
-            if df.empty:
-                continue
+            if folder is None:
+                empty = _file_frame(spec, df.iloc[0:0])
+                schema = pa.Schema.from_pandas(empty, preserve_index=False)
+                folder = _ParquetFolder(tmp, schema, spec.time is not None)
             rows += len(df)
-            pieces: list[tuple[tuple[str, ...], pd.DataFrame]]
-            if not partitioned:
-                pieces = [((), df)]
-            else:
-                by: list[pd.Series] = [partition_year(spec, df, str(reader.tz)).rename("_year")]
-                if by_parameter:
-                    by.append(df["parameter"].rename("_parameter"))
-                pieces = []
-                for k, part in df.groupby(by, sort=False, dropna=False):
-                    values = [str(v) for v in (k if isinstance(k, tuple) else (k,))]
-                    key = tuple(
-                        f"{n}={'__HIVE_DEFAULT_PARTITION__' if v in ('<NA>', 'nan') else v}"
-                        for n, v in zip(("year", "parameter"), values, strict=False)
-                    )
-                    pieces.append((key, part))
-            for key, part in pieces:
+            for key, part in _partitions(spec, df, str(reader.tz)) if len(df) else []:
                 table = pa.Table.from_pandas(
-                    _file_frame(spec, part), schema=schema, preserve_index=False
+                    _file_frame(spec, part), schema=folder.schema, preserve_index=False
                 )
                 if len(part) < len(df):
                     # a compact copy: a slice would keep the whole chunk's buffers alive
                     table = table.take(pa.array(np.arange(len(table))))
-                buffers.setdefault(key, []).append(table)
-                buffered[key] = buffered.get(key, 0) + len(part)
-                if buffered[key] >= _ROW_GROUP:
-                    flush(key)
-        for key in list(buffers):
-            flush(key)
-        files = len(writers)
-        for w in writers.values():
-            w.close()
-        writers.clear()
-        partitioning = ["year", "parameter"] if by_parameter else ["year"] if partitioned else []
-        (tmp / MARKER).write_text(
-            json.dumps(
-                {
-                    "table": spec.name,
-                    "since": str(since) if since else None,
-                    "until": str(until) if until else None,
-                    "sites": list(sites) if sites else None,
-                    "rows": rows,
-                    "files": files,
-                    "partitioning": partitioning,
-                    "hive": True,
-                    "store": str(reader.path),
-                    "exported_at": iso(utcnow()),
-                },
-                ensure_ascii=False,
-                indent=1,
+                folder.add(key, table)
+        files = folder.close() if folder is not None else 0
+        marker = {
+            "table": spec.name,
+            "since": str(since) if since else None,
+            "until": str(until) if until else None,
+            "sites": list(sites) if sites else None,
+            "rows": rows,
+            "files": files,
+            "partitioning": (
+                ["year", "parameter"]
+                if spec.name == "observations"
+                else ["year"]
+                if spec.time is not None
+                else []
             ),
-            encoding="utf-8",
-        )
+            "hive": True,
+            "store": str(reader.path),
+            "exported_at": iso(utcnow()),
+        }
+        (tmp / MARKER).write_text(json.dumps(marker, ensure_ascii=False, indent=1), "utf-8")
+        os.chmod(tmp, mode_for(out, folder=True))  # mkdtemp made it private (0700)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
-        for w in writers.values():
-            w.close()
+        if folder is not None:
+            folder.abandon()
         shutil.rmtree(tmp, ignore_errors=True)
     return rows, files

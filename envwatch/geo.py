@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # drawing and boundary libraries load only when a boundary is needed
     import geopandas as gpd
 
+CHINA_LON = (73.4, 135.1)
+"""China's longitude extent (WGS-84 degrees), generous by a fraction of a degree."""
+CHINA_LAT = (3.8, 53.6)
+"""China's latitude extent (WGS-84 degrees). A point outside the box is a typo (a missing digit,
+swapped lon/lat) or another country's. Used by the config and by every staff sheet."""
+
+
+def in_china(lon: float, lat: float) -> bool:
+    """Whether a WGS-84 point (degrees) lies inside `CHINA_LON` x `CHINA_LAT`."""
+    return CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
+
 
 def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     """Convert a point from `crs` (``wgs84``, ``gcj02`` or ``bd09``) to WGS-84 degrees."""

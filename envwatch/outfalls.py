@@ -92,16 +92,8 @@ def inspections(
     store: Store, start: date | str | None = None, end: date | str | None = None
 ) -> pd.DataFrame:
     """Rows of the ``outfall_inspections`` view over local dates start … end (inclusive)."""
-    table = RELATIONS_BY_NAME["outfall_inspections"]
-    sql, params = read.select(
-        table.select(store.utc_offset_minutes),
-        table.scope,
-        table.order,
-        first=read.local_day(start, "start") if start is not None else None,
-        last=read.local_day(end, "end") if end is not None else None,
-        tz=read.fixed_zone(store.utc_offset_minutes),
-    )
-    return pd.read_sql_query(sql, store.conn, params=params)
+    inspections = RELATIONS_BY_NAME["outfall_inspections"]
+    return read.frame(store.conn, inspections, store.utc_offset_minutes, start=start, end=end)
 
 
 def by_zone(

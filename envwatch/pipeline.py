@@ -80,8 +80,11 @@ def sync_sites(loaded: LoadedConfig, store: Store) -> list[str]:
     Sites without a configured district get one by point-in-polygon on the region city's
     district boundaries; a configured district that disagrees with the boundaries is reported.
     """
+    from envwatch import area
+
     cfg = loaded.config
     store.register_parameters([(i.id, i.name, i.unit, "indicator") for i in cfg.indicators])
+    area.sync_config(loaded, store)  # membership of area values; recomputes them on a change
     digest = hashlib.sha256(
         json.dumps(
             [cfg.region.model_dump(), [s.model_dump() for s in cfg.sites]],
@@ -299,7 +302,9 @@ def reparse(
         archived = {
             r[0]
             for r in store.conn.execute(
-                "SELECT DISTINCT source FROM run_payloads WHERE sha256 IS NOT NULL"
+                "SELECT DISTINCT source FROM run_payloads WHERE sha256 IS NOT NULL "
+                "AND sha256 NOT IN (SELECT sha256 FROM run_payloads WHERE status = 'withdrawn' "
+                "AND sha256 IS NOT NULL)"
             )
         }
     finally:
@@ -345,7 +350,7 @@ def withdraw(
     try:
         with store.writer_lock(timeout=lock_timeout, on_wait=_say):
             store.mark_interrupted_runs()
-            return run_withdraw(loaded, store, target, reason=reason, now=datetime.now(loaded.tz))
+            return run_withdraw(loaded, store, target, reason=reason)
     except sqlite3.OperationalError as e:
         raise StoreError(_runs.store_write_error(store.path, e)) from None
     finally:

@@ -1,7 +1,11 @@
 """Read-only SQL on the store, canned queries, and output as an aligned table, CSV or JSON.
 
 The store is opened read-only at the SQLite level (``mode=ro`` and ``query_only``): a write
-statement fails inside SQLite and changes nothing, whatever the SQL says.
+statement fails inside SQLite and changes nothing, whatever the SQL says. On top of that
+`envwatch.access` refuses, before anything runs, every statement but SELECT, reads of the
+internal tables (the raw archive), ATTACH and VACUUM INTO (which would create files) and
+``load_extension``; a time limit stops a statement that runs too long (an endless recursive
+CTE) and a row limit one that returns too much.
 
 Canned queries live in ``queries.yaml`` (the one beside the configuration file if there is one,
 else the repository's): each has a name, a Chinese title and description, typed parameters and
@@ -25,7 +29,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from envwatch.access import DEFAULT_TIME_LIMIT_MS, MAX_LENGTH, Refusal, TimeLimit, guard
 from envwatch.errors import QueryError, UsageError
+from envwatch.spreadsheet import neutralise_frame
 from envwatch.store import Store
 
 QUERIES_FILE = "queries.yaml"
@@ -38,49 +44,76 @@ PARAM_TYPES = {"text": None, "date": "%Y-%m-%d", "month": "%Y-%m"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SQL_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
-_WRITE_WORDS = (
-    "insert",
-    "update",
-    "delete",
-    "drop",
-    "create",
-    "alter",
-    "replace",
-    "attach",
-    "vacuum",
-    "pragma",
-)
+MAX_ROWS = 1_000_000
+"""Rows `run_query` returns at most; a bigger result stops with a message (use `envwatch export`)."""
+
+_FETCH = 10_000
 
 
-def run_query(db: str | Path, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Run one SQL statement on the store, read-only; return the rows as a DataFrame."""
+def run_query(
+    db: str | Path,
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    time_limit_ms: int = DEFAULT_TIME_LIMIT_MS,
+    max_rows: int = MAX_ROWS,
+) -> pd.DataFrame:
+    """Run one SQL statement on the store, read-only; return the rows as a DataFrame.
+
+    Guarded by `envwatch.access`: only SELECT on the public views and the tables behind them;
+    ATTACH, VACUUM INTO, writes, pragmas that set a value and ``load_extension`` are refused
+    before anything runs (QueryError). The statement is stopped after `time_limit_ms`
+    milliseconds, or when it returns more than `max_rows` rows (QueryError).
+    """
+    if time_limit_ms <= 0:
+        raise UsageError(f"--time-limit {time_limit_ms}: give milliseconds above 0, e.g. 5000")
     store = Store.readonly(db)
+    refusal = Refusal()
+    guard(store.conn, refusal)
+    limit = TimeLimit(store.conn, time_limit_ms)
+    rows: list[Any] = []
     try:
-        cur = store.conn.execute(sql, params or {})
+        cur = store.conn.execute(sql, dict(params or {}))
         cols = [d[0] for d in cur.description] if cur.description else []
-        rows = cur.fetchall()
-    except sqlite3.OperationalError as e:
-        text = str(e)
-        first = sql.strip().split(None, 1)[0].lower() if sql.strip() else ""
-        if (
-            "readonly" in text
-            or "read-only" in text
-            or "query_only" in text
-            or first in _WRITE_WORDS
-            and "attempt to write" in text
-        ):
-            raise QueryError(
-                "envwatch query is read-only: this statement would change the store and was "
-                "refused; nothing was changed (data gets in with `envwatch ingest`)"
-            ) from None
-        raise QueryError(f"SQL error: {text}") from None
+        while batch := cur.fetchmany(_FETCH):
+            rows += batch
+            if len(rows) > max_rows:
+                raise QueryError(
+                    f"the query returns more than {max_rows:,} rows; narrow it (WHERE, LIMIT) "
+                    "or use `envwatch export` for whole tables"
+                )
+    except sqlite3.DatabaseError as e:
+        raise QueryError(_explain(str(e), refusal, limit)) from None
     except sqlite3.Warning as e:
         raise QueryError(f"SQL error: {e} (give one statement at a time)") from None
-    except sqlite3.ProgrammingError as e:
-        raise QueryError(f"SQL error: {e}") from None
+    except (sqlite3.ProgrammingError, MemoryError, RecursionError) as e:
+        raise QueryError(f"SQL error: {e or type(e).__name__}") from None
     finally:
         store.close()
     return pd.DataFrame(rows, columns=cols)
+
+
+def _explain(text: str, refusal: Refusal, limit: TimeLimit) -> str:
+    """A one-line message for a statement SQLite refused or stopped."""
+    if refusal.reason:
+        return (
+            f"envwatch query is read-only and refused this statement: {refusal.reason}; it "
+            "reads the public views (air_hourly, water_samples, runs … see README) and the "
+            "tables behind them, and changes and creates nothing"
+        )
+    if limit.timed_out or text == "interrupted":
+        return (
+            f"the query took longer than {limit.ms:,} ms and was stopped; narrow it (WHERE, "
+            "LIMIT) or give more time with --time-limit MS"
+        )
+    if any(w in text for w in ("readonly", "read-only", "query_only", "attempt to write")):
+        return (
+            "envwatch query is read-only: this statement would change the store and was "
+            "refused; nothing was changed (data gets in with `envwatch ingest`)"
+        )
+    if "too big" in text:
+        return f"SQL error: {text} (one value may hold at most {MAX_LENGTH // 2**20} MB)"
+    return f"SQL error: {text}"
 
 
 def _width(text: str) -> int:
@@ -88,12 +121,18 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _cell(v: Any) -> str:
+    """A value as shown in a terminal table; control characters (a hostile name's escape
+    sequences, which a terminal would obey) are shown as ``\\x1b`` instead."""
     if v is None or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, float):
         return f"{v:g}"
-    return str(v)
+    text = str(v).replace("\t", " ").replace("\n", " ")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -101,7 +140,7 @@ def format_table(df: pd.DataFrame) -> str:
     if df.columns.empty:
         return "(no columns)"
     cells = [[_cell(v) for v in row] for row in df.itertuples(index=False, name=None)]
-    headers = [str(c) for c in df.columns]
+    headers = [_cell(str(c)) for c in df.columns]
     numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
     widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
@@ -120,9 +159,9 @@ def format_result(df: pd.DataFrame, fmt: str) -> str:
     """Render query results as ``table``, ``csv`` or ``json`` (a list of objects, UTF-8)."""
     if fmt == "table":
         return format_table(df)
-    if fmt == "csv":
+    if fmt == "csv":  # opened in Excel: no cell may run as a formula
         buf = io.StringIO()
-        df.to_csv(buf, index=False)
+        neutralise_frame(df).to_csv(buf, index=False)
         return buf.getvalue().rstrip("\n")
     if fmt == "json":
         records = [
@@ -268,10 +307,14 @@ def _strip_literals(sql: str) -> str:
 
 
 def run_canned(
-    db: str | Path, query: CannedQuery, params: Mapping[str, Any] | None = None
+    db: str | Path,
+    query: CannedQuery,
+    params: Mapping[str, Any] | None = None,
+    *,
+    time_limit_ms: int = DEFAULT_TIME_LIMIT_MS,
 ) -> pd.DataFrame:
     """Run a canned query read-only with `params` (missing ones are '', the default)."""
-    return run_query(db, query.sql, query.bind(params))
+    return run_query(db, query.sql, query.bind(params), time_limit_ms=time_limit_ms)
 
 
 def describe_queries(queries: Mapping[str, CannedQuery]) -> str:

@@ -5,20 +5,21 @@ Python helpers `air.daily`, `water.samples`, `outfalls.inspections`, and the sto
 reads of observations and hours); `select` adds the relation's SELECT and ORDER BY. A
 relation says how it is filtered with a `Scope`: its time kind and column, its site column.
 
-Time conventions: `first` and `last` are local dates, inclusive. Hourly values (``hour``) are
-filtered by natural day, hours labelled 01:00 … 24:00: ``midnight(first) < t <=
-midnight(last + 1)``. Instants (``sample``: water samples, inspections) by
-``midnight(first) <= t < midnight(last + 1)``. ``date`` and ``month`` columns by their text,
+Time conventions: `start` and `end` are local dates, inclusive. Hourly values (``hour``) are
+filtered by natural day, hours labelled 01:00 … 24:00: ``midnight(start) < t <=
+midnight(end + 1)``. Instants (``sample``: water samples, inspections) by
+``midnight(start) <= t < midnight(end + 1)``. ``date`` and ``month`` columns by their text,
 ``span`` by overlap of ``period_start … period_end``, ``utc`` (ISO-8601 UTC text) by instants.
 `after` and `upto` bound a Unix-seconds column directly: ``after < t <= upto``.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -78,8 +79,8 @@ def where(
     scope: Scope,
     *,
     site_ids: Sequence[str] | None = None,
-    first: date | None = None,
-    last: date | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
     tz: tzinfo = UTC,
     kind: str | None = None,
     parameters: Sequence[str] | None = None,
@@ -87,7 +88,11 @@ def where(
     after: int | None = None,
     upto: int | None = None,
 ) -> tuple[list[str], list[Any]]:
-    """The filters of one read as SQL clauses (joined with AND) and their parameters."""
+    """The filters of one read as SQL clauses (joined with AND) and their parameters.
+
+    `start` and `end` are local dates (inclusive; UsageError if they are not days)."""
+    first = local_day(start, "start") if start is not None else None
+    last = local_day(end, "end") if end is not None else None
     clauses: list[str] = []
     params: list[Any] = []
 
@@ -162,3 +167,33 @@ def select(sql: str, scope: Scope, order: str = "", **filters: Any) -> tuple[str
     if order:
         sql += f" ORDER BY {order}"
     return sql, params
+
+
+class Relation(Protocol):
+    """What `frame` needs of a relation (an `envwatch.schema.Table`)."""
+
+    @property
+    def scope(self) -> Scope: ...
+
+    @property
+    def order(self) -> str: ...
+
+    def select(self, utc_offset_minutes: int = 480) -> str: ...
+
+
+def frame(
+    conn: sqlite3.Connection,
+    relation: Relation,
+    utc_offset_minutes: int,
+    **filters: Any,
+) -> pd.DataFrame:
+    """The rows of `relation` as SQLite gives them (untyped), filtered by `where`'s filters;
+    dates in the store's local time (UTC + `utc_offset_minutes`)."""
+    sql, params = select(
+        relation.select(utc_offset_minutes),
+        relation.scope,
+        relation.order,
+        tz=fixed_zone(utc_offset_minutes),
+        **filters,
+    )
+    return pd.read_sql_query(sql, conn, params=params)

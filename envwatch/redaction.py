@@ -40,17 +40,8 @@ _KNOWN: dict[str, str] = {}  # value -> name
 _MIN_ENCODED = 6  # shorter values are not looked for as base64 or hex (too many false matches)
 
 _HTML_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
-_JSON_SHORT = {
-    "/": "/",
-    '"': '"',
-    "'": "'",
-    "\\": "\\",
-    "\n": "n",
-    "\r": "r",
-    "\t": "t",
-    "\b": "b",
-    "\f": "f",
-}
+# JSON's and Python's short escapes: the character after the backslash
+_JSON_SHORT = dict(zip("/\"'\\\n\r\t\b\f", "/\"'\\nrtbf", strict=True))
 
 
 def register(secrets: Mapping[str, str]) -> None:

@@ -63,6 +63,7 @@ __all__ = [
     "Table",
     "local_time",
     "public_views",
+    "published",
     "view_sql",
 ]
 
@@ -101,6 +102,19 @@ _OFFSET = "{offset}"  # replaced by the store's UTC offset, e.g. '+480 minutes'
 def local_time(column: str) -> str:
     """SQL of a local ``YYYY-MM-DD HH:MM`` label of a Unix-seconds (UTC) column."""
     return f"strftime('%Y-%m-%d %H:%M', {column}, 'unixepoch', {_OFFSET})"
+
+
+def published(column: str, decimals: int = 0) -> str:
+    """SQL of a concentration as published: GB/T 8170 half to even, once, to `decimals`.
+
+    The same float-noise guard as `envwatch.standards.aqi.round_half_even` (round to 6 decimals
+    of the unit first); SQLite's round() rounds halves away from zero. For non-negative values
+    (concentrations); an integer when decimals is 0, NULL stays NULL.
+    """
+    y = f"round({column} * {10**decimals}, 6)"
+    i = f"CAST({y} AS INTEGER)"
+    even = f"(CASE WHEN {y} - {i} = 0.5 THEN {i} + {i} % 2 ELSE CAST(round({y}) AS INTEGER) END)"
+    return even if decimals == 0 else f"({even} / {10.0**decimals})"
 
 
 @dataclass(frozen=True)
@@ -253,6 +267,17 @@ _WATER_EN = {
     "algae": "algal density",
 }
 
+_AREA = (
+    _c(
+        "level",
+        "str",
+        "层级",
+        "",
+        "city 城市、district 区县、group 站点组（如大榭）",
+        en="city, district or group",
+    ),
+    _c("area", "str", "区域", "", "如 宁波市、镇海区、大榭", en="area name, e.g. 宁波市, 镇海区"),
+)
 _HOUR_END = "小时值记时段末：01:00 为 00:00-01:00 的均值，24 时记为次日 00:00"
 _HOUR_END_EN = "local hour-ending label YYYY-MM-DD HH:MM; 24:00 is written as next day 00:00"
 _KIND_NOTE = "auto 为国家地表水自动站，lab 为手工监测（化验单）"
@@ -273,20 +298,50 @@ def _site(alias_of_names: str = "s") -> tuple[Column, Column]:
     )
 
 
-def _air_1h() -> tuple[Column, ...]:
-    units = {"co": "mg/m³"}
-    names = {"pm25": "PM2.5", "pm10": "PM10", "so2": "SO2", "no2": "NO2", "co": "CO", "o3": "O3"}
+_AIR_NAMES = {"pm25": "PM2.5", "pm10": "PM10", "so2": "SO2", "no2": "NO2", "co": "CO", "o3": "O3"}
+_AIR_UNITS = {"co": "mg/m³"}
+_AS_PUBLISHED = "按 GB/T 8170 四舍六入五成双修约一次（整数，CO 一位小数）"
+
+
+def _air_1h(alias: str = "") -> tuple[Column, ...]:
+    """The six 1-h concentrations; with `alias`, rounded as published from ``alias.code``."""
     return tuple(
         _c(
             code,
             "float",
             name,
-            units.get(code, "µg/m³"),
-            "1小时平均",
-            en=f"1-h mean {name}, {units.get(code, 'µg/m³')}",
+            _AIR_UNITS.get(code, "µg/m³"),
+            "1小时平均" + (f"，{_AS_PUBLISHED}" if alias else ""),
+            en=f"1-h mean {name}, {_AIR_UNITS.get(code, 'µg/m³')}"
+            + (", as published (half to even, once)" if alias else ""),
+            sql=published(f"{alias}.{code}", 1 if code == "co" else 0) if alias else "",
         )
-        for code, name in names.items()
+        for code, name in _AIR_NAMES.items()
     )
+
+
+def _exact(alias: str, codes: tuple[str, ...], labels: dict[str, str]) -> tuple[Column, ...]:
+    """Full-precision companions ``<code>_exact`` of published columns."""
+    return tuple(
+        _c(
+            f"{code}_exact",
+            "float",
+            f"{labels[code]}（全精度）",
+            _AIR_UNITS.get(code, "µg/m³"),
+            "未修约",
+            en=f"{code} at full precision (not rounded)",
+            sql=f"{alias}.{code}",
+        )
+        for code in codes
+    )
+
+
+_DAY_LABELS = {
+    **{c: f"{n} 日均" for c, n in _AIR_NAMES.items()},
+    "o3_1h_max": "O3 日最大1小时",
+    "o3_8h_max": "O3 日最大8小时平均",
+}
+_DAY_CODES = ("pm25", "pm10", "so2", "no2", "co", "o3_1h_max", "o3_8h_max")
 
 
 def _air_24h() -> tuple[Column, ...]:
@@ -300,7 +355,7 @@ def _air_24h() -> tuple[Column, ...]:
             units.get(code, "µg/m³"),
             "至少20个小时值",
             en=f"24-h mean {name}, {units.get(code, 'µg/m³')} (valid with >= 20 hours)",
-            sql=f"round(d.{code}, {2 if code == 'co' else 1})",
+            sql=published(f"d.{code}", 1 if code == "co" else 0),
         )
         for code, name in names.items()
     )
@@ -338,7 +393,7 @@ RELATIONS: tuple[Table, ...] = (
                 sql=local_time("h.period_end"),
                 en=_HOUR_END_EN,
             ),
-            *_air_1h(),
+            *_air_1h("h"),
             _c("aqi", "int", "AQI", "", "按 HJ 633 计算，不照抄数据源", en="AQI by HJ 633"),
             _c("category", "aqi_category", "空气质量级别", en="AQI category (优, 良 …)"),
             _c(
@@ -359,6 +414,7 @@ RELATIONS: tuple[Table, ...] = (
                 en="the feed's own AQI, for comparison",
             ),
             _c("period_end", "unix", "时段末（Unix 秒，UTC）", en="end of the hour, Unix s UTC"),
+            *_exact("h", tuple(_AIR_NAMES), {c: n for c, n in _AIR_NAMES.items()}),
         ),
         from_="air_hour h LEFT JOIN sites s ON s.site_id = h.site_id",
         alias="h",
@@ -378,15 +434,22 @@ RELATIONS: tuple[Table, ...] = (
             _c("date", "date", "日期", en="the natural day (hours 01:00 … 24:00)"),
             _RULES,
             *_air_24h(),
-            _c("o3_1h_max", "float", "O3 日最大1小时", "µg/m³", en="daily max 1-h O3, µg/m³"),
+            _c(
+                "o3_1h_max",
+                "float",
+                "O3 日最大1小时",
+                "µg/m³",
+                sql=published("d.o3_1h_max"),
+                en="daily max 1-h O3, µg/m³",
+            ),
             _c(
                 "o3_8h_max",
                 "float",
                 "O3 日最大8小时平均",
                 "µg/m³",
                 "08:00-24:00 的8小时值",
-                sql="round(d.o3_8h_max, 1)",
-                en="MDA8 O3, µg/m³",
+                sql=published("d.o3_8h_max"),
+                en="MDA8 O3, µg/m³, as published",
             ),
             _c("aqi", "int", "日AQI", en="daily AQI"),
             _c("category", "aqi_category", "空气质量级别", en="AQI category"),
@@ -409,6 +472,7 @@ RELATIONS: tuple[Table, ...] = (
                 sql="s.background",
                 en="background station (left out of city and district values)",
             ),
+            *_exact("d", _DAY_CODES, _DAY_LABELS),
         ),
         from_="air_day d LEFT JOIN sites s ON s.site_id = d.site_id",
         alias="d",
@@ -416,6 +480,112 @@ RELATIONS: tuple[Table, ...] = (
         time_column="date",
         order="site_id, date",
         behind=("air_day", "sites"),
+    ),
+    Table(
+        "area_hourly",
+        "城市和区县空气质量小时数据",
+        "城市、区县和站点组（如大榭）的小时值：参与统计站点小时值的算术平均，"
+        + _AS_PUBLISHED
+        + "；AQI 按小时规则由修约后的值计算。"
+        + _HOUR_END
+        + "。",
+        "Area-hours: the mean of the counting stations' 1-h values, rounded once as published.",
+        (
+            *_AREA,
+            _c(
+                "time_local",
+                "local",
+                "时间（本地，时段末）",
+                "",
+                _HOUR_END,
+                sql=local_time("a.period_end"),
+                en=_HOUR_END_EN,
+            ),
+            _RULES,
+            *(
+                _c(
+                    code,
+                    "float" if code == "co" else "int",
+                    name,
+                    _AIR_UNITS.get(code, "µg/m³"),
+                    "参与统计站点的1小时平均值的均值",
+                    en=f"{name}, mean of the stations' 1-h values, as published",
+                    sql=f"a.{code}" if code == "co" else f"CAST(a.{code} AS INTEGER)",
+                )
+                for code, name in _AIR_NAMES.items()
+            ),
+            _c("aqi", "int", "AQI", en="hourly AQI of the rounded values"),
+            _c("category", "aqi_category", "空气质量级别", en="AQI category"),
+            _c("primary_pollutant", "str", "首要污染物", "", "AQI ≤ 50 时为空", en="primary"),
+            _c(
+                "n_stations",
+                "int",
+                "站点数",
+                "",
+                "该小时有数据的参与统计站点",
+                en="counting stations with a value that hour",
+            ),
+            _c("period_end", "unix", "时段末（Unix 秒，UTC）", en="end of the hour, Unix s UTC"),
+        ),
+        from_="area_hour a",
+        alias="a",
+        time="hour",
+        time_column="period_end",
+        sites=None,
+        order="level, area, period_end",
+        behind=("area_hour",),
+    ),
+    Table(
+        "area_daily",
+        "城市和区县空气质量日数据",
+        "城市、区县和站点组的日值：参与统计站点 HJ 663 日均值（O3 为日最大8小时平均）的算术平均，"
+        "O3 日最大1小时取区域小时值的最大值；有效站点不少于 75%（不足4个站点时 50%）；"
+        + _AS_PUBLISHED
+        + "，日AQI由修约后的值计算。",
+        "Area-days: the mean of the counting stations' HJ 663 daily values, as published.",
+        (
+            *_AREA,
+            _c("date", "date", "日期", en="the natural day (hours 01:00 … 24:00)"),
+            _RULES,
+            *(
+                _c(
+                    code,
+                    "float" if code == "co" else "int",
+                    _DAY_LABELS[code],
+                    _AIR_UNITS.get(code, "µg/m³"),
+                    "区域小时值的最大值" if code == "o3_1h_max" else "参与统计站点日值的均值",
+                    en=f"{code} of the area, as published",
+                    sql=f"a.{code}" if code == "co" else f"CAST(a.{code} AS INTEGER)",
+                )
+                for code in _DAY_CODES
+            ),
+            _c("aqi", "int", "日AQI", en="daily AQI of the rounded values"),
+            _c("category", "aqi_category", "空气质量级别", en="AQI category"),
+            _c("primary_pollutant", "str", "首要污染物", en="primary pollutant"),
+            _c(
+                "valid",
+                "bool",
+                "有效",
+                "",
+                "日AQI所需各项都满足站点覆盖要求",
+                en="1 when every value the AQI needs meets the station coverage rule",
+            ),
+            _c(
+                "n_stations",
+                "int",
+                "站点数",
+                "",
+                "当日参与统计的站点（对照点、停运站除外）",
+                en="counting stations that day (background and stopped ones left out)",
+            ),
+        ),
+        from_="area_day a",
+        alias="a",
+        time="date",
+        time_column="date",
+        sites=None,
+        order="level, area, date",
+        behind=("area_day",),
     ),
     Table(
         "water_samples",
@@ -859,6 +1029,14 @@ RELATIONS: tuple[Table, ...] = (
                 en="config or feed",
             ),
             _c("updated_at", "utc", "更新时间（UTC）", en="last change, UTC"),
+            _c(
+                "membership",
+                "str",
+                "参与统计的时段",
+                "",
+                "JSON：from、until、role（counts、background、stopped）",
+                en="dated membership in area values, JSON",
+            ),
         ),
         from_="sites",
         kind="table",
@@ -947,6 +1125,8 @@ RELATIONS_BY_NAME: dict[str, Table] = {t.name: t for t in RELATIONS}
 TABLE_NOTES: dict[str, str] = {
     "air_hour": "air_hourly 视图背后的表（小时 AQI，period_end 为 Unix 秒 UTC）",
     "air_day": "air_daily 视图背后的表，另有各污染物的小时数 n_* 和日分指数 iaqi_*",
+    "area_hour": "area_hourly 视图背后的表，另有全精度值 *_exact",
+    "area_day": "area_daily 视图背后的表，另有全精度值 *_exact、有效站点数 n_valid_* 和分指数",
     "water_sample": "water_samples 视图背后的表",
     "water_period": "water_periods 视图背后的表",
     "score": "scorecard 视图背后的表",

@@ -8,8 +8,10 @@ same span of the year before.
 A target with no data in the period says so (value NaN, ``value_text`` 无数据) and is never
 scored as met. The goals come from stations.yaml (`targets:`), never from code.
 
-Air targets use the district's values (HJ 663: mean of its city stations, background stations
-excluded, with the coverage rule); water targets the period means of the sections of the
+Air targets use the area values as published (view ``area_daily``: the district's and the
+city's values from the stations that count on each day) and the period figures of
+`envwatch.stats`, rounded as the bulletins round them; the rank is among the city's ranking
+areas (districts and configured groups). Water targets the period means of the sections of the
 configured control level and above (GB 3838, 环办〔2011〕22号).
 """
 
@@ -25,9 +27,10 @@ from typing import Any
 
 import pandas as pd
 
-from envwatch import air, water
+from envwatch import stats, water
 from envwatch.config import LoadedConfig, Target
 from envwatch.errors import UsageError
+from envwatch.standards.aqi import round_half_even
 from envwatch.store import Store, iso, utcnow
 
 SCORE_COLUMNS = (
@@ -147,36 +150,68 @@ class _Context:
         self.loaded = loaded
         self.store = store
         self._districts: list[str] | None = None
-        self._air: dict[tuple[date, date], pd.DataFrame] = {}
+        self._figures: dict[tuple[date, date], pd.DataFrame] = {}
+        self._ranking: dict[tuple[date, date], pd.DataFrame] = {}
         self._water: dict[tuple[date, date, str, str], dict[str, Any]] = {}
 
     @property
     def region(self) -> Any:
         return self.loaded.config.region
 
-    def districts(self) -> list[str]:
-        if self._districts is None:
-            from envwatch.geo import district_boundaries
+    def area_names(self) -> tuple[str, str]:
+        """(the region's district, its city) as the area values name them."""
+        from envwatch.area import city_name
 
-            self._districts = district_boundaries(self.region.province, self.region.city)[
-                "district"
-            ].tolist()
-        return self._districts
+        return self.region.district, str(city_name(self.region.city) or self.region.city)
 
-    def air_summary(self, period: Period) -> pd.DataFrame:
+    def figures(self, period: Period) -> pd.DataFrame:
+        """Period figures (as published) of the region's district and city, by area."""
         key = (period.start, period.end)
-        if key not in self._air:
-            self._air[key] = air.district_summary(
-                self.store, period.start, period.end, self.districts(), city=self.region.city
-            )
-        return self._air[key]
+        if key not in self._figures:
+            self._figures[key] = stats.area_figures(
+                self.store,
+                list(self.area_names()),
+                period.start,
+                period.end,
+                denominators=self.loaded.config.index_denominators,
+            ).set_index("area")
+        return self._figures[key]
 
-    def district_row(self, period: Period) -> pd.Series | None:
-        df = self.air_summary(period)
-        rows = df.loc[df["district"] == self.region.district]
-        if rows.empty or bool(rows["no_data"].iloc[0]):
+    def ranking(self, period: Period) -> pd.DataFrame:
+        """The city's ranking areas (辖区) over the period (`envwatch.stats.rank`)."""
+        key = (period.start, period.end)
+        if key not in self._ranking:
+            if self._districts is None:
+                self._districts = stats.city_districts(self.loaded)
+            areas = stats.ranking_areas(self.store, self._districts, period.start, period.end)
+            self._ranking[key] = stats.rank(
+                self.store,
+                areas,
+                period.start,
+                period.end,
+                denominators=self.loaded.config.index_denominators,
+            )
+        return self._ranking[key]
+
+    def area_row(self, period: Period, which: str = "district") -> pd.Series | None:
+        """The district's (or the city's) figures; None without valid days."""
+        name = self.area_names()[0 if which == "district" else 1]
+        rows = self.figures(period).loc[lambda f: f.index == name]
+        if rows.empty or int(rows["n_valid_days"].iloc[0]) == 0:
             return None
         return rows.iloc[0]
+
+    def district_row(self, period: Period) -> pd.Series | None:
+        return self.area_row(period, "district")
+
+    def city_text(
+        self, period: Period, column: str, unit: str, digits: int = 0, label: str = ""
+    ) -> str:
+        """'；全市… 55 µg/m³': the city's figure for context, '' when the city has none."""
+        row = self.area_row(period, "city")
+        if row is None or pd.isna(row[column]):
+            return ""
+        return f"；全市{label} {_fmt(float(row[column]), digits)}{unit}"
 
     def water_sites(self, scope: str) -> list[str]:
         """Water sections a target covers: the district's (default), the city's, or all."""
@@ -203,6 +238,8 @@ class _Context:
 
 
 def _fmt(value: float, digits: int = 1) -> str:
+    # rounded once from full precision, half to even as published (GB/T 8170)
+    value = float(round_half_even(value, digits))
     return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
 
 
@@ -211,48 +248,60 @@ def _good_day_ratio(ctx: _Context, t: Target, p: Period) -> Measure:
     if row is None:
         return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效日数据")
     ratio = float(row["good_day_ratio"])
+    polluted = sum(int(row[c]) for c in ("light", "moderate", "heavy", "severe"))
+    city = ctx.city_text(p, "good_day_ratio", "%", 1, "优良率")
     return Measure(
         ratio,
         f"{_fmt(ratio)}%",
-        f"有效天数 {int(row['n_valid_days'])}，优良 {int(row['good_days'])} 天，"
-        f"轻度及以上污染 {int(row['polluted_days'])} 天",
+        f"有效天数 {int(row['n_valid_days'])}，优良 {int(row['excellent']) + int(row['good'])} 天，"
+        f"轻度及以上污染 {polluted} 天{city}",
     )
 
 
 def _rank(ctx: _Context, t: Target, p: Period) -> Measure:
-    df = ctx.air_summary(p)
-    me = df.loc[df["district"] == ctx.region.district]
+    df = ctx.ranking(p)
+    me = df.loc[df["area"] == ctx.region.district]
     with_data = df.loc[~df["no_data"]]
-    missing = df.loc[df["no_data"], "district"].tolist()
+    missing = df.loc[df["no_data"], "area"].tolist()
     missing_text = f"；无数据：{'、'.join(missing)}" if missing else ""
     if me.empty or bool(me["no_data"].iloc[0]):
         return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效日数据{missing_text}")
     rank = int(me["rank_good_day_ratio"].iloc[0])
     ci_rank = me["rank_comprehensive_index"].iloc[0]
-    order = with_data.sort_values("rank_good_day_ratio")
     listing = "、".join(
         f"{name}{_fmt(ratio)}%"
         for name, ratio in zip(
-            order["district"].tolist(), order["good_day_ratio"].astype(float).tolist(), strict=True
+            with_data["area"].tolist(),
+            with_data["good_day_ratio"].astype(float).tolist(),
+            strict=True,
         )
-        if not math.isnan(ratio)
     )
     ci_text = f"，综合指数排名第 {int(ci_rank)} 名" if not pd.isna(ci_rank) else ""
+    tie = "并列" if int((with_data["rank_good_day_ratio"] == rank).sum()) > 1 else ""
     return Measure(
         float(rank),
-        f"第 {rank} 名（{len(with_data)} 个区县有数据）",
+        f"{tie}第 {rank} 名（{len(with_data)} 个辖区有数据）",
         f"优良率排名：{listing}{ci_text}{missing_text}",
     )
 
 
+def _validity(row: pd.Series, pollutant: str) -> str:
+    notes = [n for n in str(row["validity_note"]).split("; ") if n.startswith(f"{pollutant} ")]
+    return f"；有效性不足（HJ 663）：{'; '.join(notes)}" if notes else ""
+
+
 def _pm25(ctx: _Context, t: Target, p: Period) -> Measure:
     row = ctx.district_row(p)
-    if row is None or pd.isna(row["pm25_mean"]):
+    if row is None or pd.isna(row["pm25"]):
         return Measure(None, NO_DATA, f"{ctx.region.district}本期无有效 PM2.5 日均值")
-    mean = float(row["pm25_mean"])
+    mean = float(row["pm25"])
     note = "年度目标，年初至今均值" if p.kind == "year" else "年度目标，此为本期均值，仅供参考"
-    validity = "" if bool(row["pm25_valid"]) else f"；有效性不足（HJ 663）：{row['validity_note']}"
-    return Measure(mean, f"{_fmt(mean)} µg/m³", f"{note}，{int(row['n_pm25'])} 个有效日{validity}")
+    city = ctx.city_text(p, "pm25", " µg/m³")
+    return Measure(
+        mean,
+        f"{_fmt(mean)} µg/m³",
+        f"{note}，有效天数 {int(row['n_valid_days'])}{_validity(row, 'pm25')}{city}",
+    )
 
 
 def _co_control(ctx: _Context, t: Target, p: Period) -> Measure:
@@ -267,10 +316,12 @@ def _co_control(ctx: _Context, t: Target, p: Period) -> Measure:
         falling = p90 <= float(before["o3_8h_p90"])
         trend_note = f"上期 {_fmt(float(before['o3_8h_p90']))}，{'未上升' if falling else '上升'}"
     wants_falling = str(t.params.get("trend", "")) == "falling"
+    city = ctx.city_text(p, "o3_8h_p90", "", label="O3-8h 第90百分位")
     detail = (
-        f"首要污染物为 PM2.5 的天数 {int(row['days_primary_pm25'])}，为 O3 的天数 "
-        f"{int(row['days_primary_o3'])}；污染天中 PM2.5 主导 {int(row['polluted_days_pm25'])} 天、"
+        f"首要污染物为 PM2.5 的天数 {int(row['primary_pm25'])}，为 O3 的天数 "
+        f"{int(row['primary_o3'])}；污染天中 PM2.5 主导 {int(row['polluted_days_pm25'])} 天、"
         f"O3 主导 {int(row['polluted_days_o3'])} 天；O3-8h 第90百分位 {_fmt(p90)}（{trend_note}）"
+        f"{city}"
     )
     return Measure(p90, f"{_fmt(p90)} µg/m³", detail, extra_ok=falling or not wants_falling)
 

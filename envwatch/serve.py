@@ -9,6 +9,20 @@ makes to the store (a write connection too, were a plugin to ask for one) runs w
 ``PRAGMA query_only``; no writable canned query is configured; and the server answers any
 request but GET, HEAD and OPTIONS with 405. Arbitrary SQL is allowed by
 default (read-only, with a time limit); ``allow_sql=False`` keeps only the canned queries.
+
+Only the public views and the tables behind them can be read: every connection to the store
+carries `envwatch.access`'s authorizer (the raw archive ``raw_payloads``, ``run_payloads`` and
+``meta`` are refused to typed SQL and canned queries alike; ATTACH, VACUUM INTO and
+``load_extension`` too), and those tables have no page or JSON (``permission_allowed``).
+
+CSV pages are neutralised like the exports (`envwatch.spreadsheet`): a cell that a spreadsheet
+would run as a formula gets an apostrophe in front (CSV streaming of whole tables is off: a CSV
+is at most one page of ``max_returned_rows``; `envwatch export` writes whole tables).
+
+Only this machine's browsers are answered: a request whose ``Host`` header is not
+``127.0.0.1``, ``localhost`` or ``[::1]`` (with or without the port) gets 400, so a web page
+elsewhere cannot reach the server through DNS rebinding (a name of its own resolving to
+127.0.0.1).
 The store is opened normally, never in immutable mode, so pages show what an ingest running
 meanwhile has committed.
 
@@ -22,16 +36,20 @@ blank background.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import sys
 from pathlib import Path
 from typing import Any
 
 from datasette import hookimpl
 
+from envwatch.access import guard, readable
 from envwatch.api import TABLES
 from envwatch.errors import UsageError
 from envwatch.query import CannedQuery
 from envwatch.schema import INTERNAL, TABLE_NOTES
+from envwatch.spreadsheet import dangerous
 from envwatch.store import Store
 
 DEFAULT_PORT = 8001
@@ -113,12 +131,30 @@ def metadata(
     }
 
 
+def _ours(datasette: Any, database: str) -> bool:
+    return database in getattr(datasette, "_envwatch_read_only", ())
+
+
 @hookimpl
 def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
     """Datasette hook (this module is registered as a plugin): every connection Datasette
-    makes to an envwatch store, reading or writing, runs with PRAGMA query_only."""
-    if database in getattr(datasette, "_envwatch_read_only", ()):
+    makes to an envwatch store, reading or writing, runs with PRAGMA query_only and
+    `envwatch.access`'s authorizer (public views and the tables behind them only; no ATTACH,
+    no writes, no extensions)."""
+    if _ours(datasette, database):
         conn.execute("PRAGMA query_only = ON")
+        guard(conn)
+
+
+@hookimpl
+def permission_allowed(datasette: Any, actor: Any, action: str, resource: Any) -> bool | None:
+    """Datasette hook: the internal tables (the raw archive …) have no page, no JSON and no
+    row in the table list; the authorizer refuses them to SQL as well."""
+    if action in ("view-table", "view-row") and isinstance(resource, tuple | list):
+        database, table = resource[0], resource[1]
+        if _ours(datasette, database) and not readable(str(table)):
+            return False
+    return None
 
 
 def build_datasette(
@@ -145,6 +181,7 @@ def build_datasette(
             "default_allow_sql": allow_sql,
             "sql_time_limit_ms": time_limit_ms,
             "max_returned_rows": 5000,
+            "allow_csv_stream": False,  # CSV pages are neutralised whole (read_only_app)
             "allow_download": False,
             "suggest_facets": False,
             "default_page_size": 100,
@@ -155,29 +192,111 @@ def build_datasette(
 
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def local_host(host: str | None) -> bool:
+    """Whether a ``Host`` header names this machine: 127.0.0.1, localhost or [::1], any port."""
+    if not host:
+        return False
+    host = host.strip().lower()
+    name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not sep:
+        name = host
+    elif not port.isdigit():
+        return False
+    return name.rstrip(".") in LOCAL_HOSTS
+
+
+async def _refuse(send: Any, status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def read_only_app(app: Any) -> Any:
-    """Wrap an ASGI app: any request but GET, HEAD and OPTIONS gets 405 and a one-line reason
+    """Wrap an ASGI app: a request whose ``Host`` is not this machine gets 400 (DNS
+    rebinding); any request but GET, HEAD and OPTIONS gets 405; each with a one-line reason
     (Datasette's own read-only pages never POST)."""
 
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("method", "GET") not in _READ_METHODS:
-            body = b"envwatch serve is read-only: nothing can be written through it\n"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 405,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"allow", b"GET, HEAD, OPTIONS"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
+        if scope["type"] == "http":
+            hosts = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"]
+            if len(hosts) != 1 or not local_host(hosts[0]):
+                await _refuse(
+                    send,
+                    400,
+                    "envwatch serve answers this machine only: open it as "
+                    "http://127.0.0.1:PORT/ or http://localhost:PORT/\n",
+                    [],
+                )
+                return
+            if scope.get("method", "GET") not in _READ_METHODS:
+                await _refuse(
+                    send,
+                    405,
+                    "envwatch serve is read-only: nothing can be written through it\n",
+                    [(b"allow", b"GET, HEAD, OPTIONS")],
+                )
+                return
+            if _asks_for_csv(scope):
+                await app(scope, receive, _csv_neutraliser(send))
+                return
         await app(scope, receive, send)
+
+    return wrapped
+
+
+def _asks_for_csv(scope: dict[str, Any]) -> bool:
+    query = scope.get("query_string", b"")
+    return str(scope.get("path", "")).endswith(".csv") or b"_format=csv" in query
+
+
+def neutralise_csv(body: bytes) -> bytes:
+    """A CSV document with every cell a spreadsheet would run prefixed with an apostrophe
+    (`envwatch.spreadsheet`); everything else byte for byte as CSV writes it."""
+    text = body.decode("utf-8", errors="surrogateescape")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in csv.reader(io.StringIO(text, newline="")):
+        writer.writerow(["'" + c if dangerous(c) else c for c in row])
+    return out.getvalue().encode("utf-8", errors="surrogateescape")
+
+
+def _csv_neutraliser(send: Any) -> Any:
+    """Wrap an ASGI `send`: a CSV response is held until complete (pages of at most
+    ``max_returned_rows`` rows: streaming is off) and sent with its cells neutralised."""
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        content_type = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
+        if start.get("status") == 200 and b"html" not in content_type:
+            body = neutralise_csv(body)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     return wrapped
 

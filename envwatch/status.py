@@ -3,7 +3,8 @@
 - ``newest_data``: the newest stored instant (local time; air values are hour-ending) and its
   age in hours against now;
 - ``last_run``: the last run, its status and counts; ``runs_7d`` how many runs in seven days and
-  how many of them were not ``ok``;
+  how many of them were not ``ok``; a run the ledger says is ``running`` but whose process is
+  gone (or that holds no writer lock) was killed, and shows as ``interrupted``;
 - ``gaps``: for day-by-day sources, the days of the last `GAP_DAYS` (up to today) with no stored
   payload, and days that failed and were not fetched since; for the others, the payloads that
   failed and were not fetched since;
@@ -14,6 +15,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +26,48 @@ from envwatch.config import LoadedConfig
 from envwatch.store import Store, iso
 
 GAP_DAYS = 14
+
+
+def lock_held(store_path: Path) -> bool | None:
+    """Whether some process holds the store's writer lock (the file ``STORE.lock``), found
+    without taking it: a shared lock is refused while an exclusive one is held. None when the
+    file system cannot tell (no ``flock`` there)."""
+    try:
+        fd = os.open(f"{store_path}.lock", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False  # no lock file: no run has ever held it here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def still_running(store_path: Path, pid: int | None) -> bool:
+    """Whether a run the ledger says is ``running`` still is: its process exists and someone
+    holds the store's writer lock (a run holds it from start to end). A run killed with
+    ``kill -9`` leaves ``running`` in the ledger until the next run marks it failed."""
+    if pid is not None and not process_alive(int(pid)):
+        return False
+    held = lock_held(store_path)
+    return pid is not None if held is None else held
 
 
 def _fmt_days(days: list[date]) -> str:
@@ -49,7 +94,7 @@ def source_status(
         for src in loaded.config.sources:
             q = store.conn.execute
             last = q(
-                "SELECT id, started_at, status, new, revised, rejected, error FROM run_ledger "
+                "SELECT id, started_at, status, new, revised, rejected, error, pid FROM run_ledger "
                 "WHERE source = ? AND dry_run = 0 ORDER BY id DESC LIMIT 1",
                 (src.name,),
             ).fetchone()
@@ -76,9 +121,12 @@ def source_status(
                 row.update(last_run="never", status="", new=None, rejected=None)
             else:
                 started = datetime.strptime(last[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                running = last[2] == "running"
                 row.update(
                     last_run=f"#{last[0]} {started.astimezone(tz):%Y-%m-%d %H:%M}",
-                    status=last[2],
+                    status="interrupted"
+                    if running and not still_running(path, last[7])
+                    else last[2],
                     new=last[3],
                     rejected=last[5],
                 )
@@ -115,6 +163,11 @@ def source_status(
                 ).fetchone()[0]
                 row["gaps"] = f"{failed} failed payload(s)" if failed else ""
             row["problem"] = (last[6] or "")[:100] if last is not None and last[2] != "ok" else ""
+            if row.get("status") == "interrupted":
+                row["problem"] = (
+                    f"run #{last[0]} stopped before it finished (its process {last[7]} is gone); "
+                    "the next run keeps its finished days and fetches the rest"
+                )
             rows.append(row)
     finally:
         store.close()

@@ -409,9 +409,54 @@ CREATE TABLE outfall_check (
 ) STRICT, WITHOUT ROWID
 """
 
+_AREA_VALUES_HOUR = ("pm25", "pm10", "so2", "no2", "co", "o3")
+_AREA_VALUES_DAY = ("pm25", "pm10", "so2", "no2", "co", "o3_1h_max", "o3_8h_max")
+
+# Area values (envwatch.area): city, district and group values as published, with full
+# precision in *_exact; and the dated membership of a site (JSON, see config.MembershipPeriod).
+_SCHEMA_V7 = (
+    """
+ALTER TABLE sites ADD COLUMN membership TEXT;
+
+CREATE TABLE area_hour (
+    level TEXT NOT NULL,
+    area TEXT NOT NULL,
+    period_end INTEGER NOT NULL,
+    rules TEXT NOT NULL,
+"""
+    + "".join(f"    {c} REAL,\n    {c}_exact REAL,\n" for c in _AREA_VALUES_HOUR)
+    + """    aqi INTEGER,
+    category TEXT,
+    primary_pollutant TEXT,
+    n_stations INTEGER NOT NULL,
+    PRIMARY KEY (level, area, period_end)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX area_hour_time ON area_hour (period_end);
+
+CREATE TABLE area_day (
+    level TEXT NOT NULL,
+    area TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rules TEXT NOT NULL,
+"""
+    + "".join(
+        f"    {c} REAL,\n    {c}_exact REAL,\n    n_valid_{c} INTEGER,\n" for c in _AREA_VALUES_DAY
+    )
+    + "".join(
+        f"    iaqi_{c} INTEGER,\n" for c in ("pm25", "pm10", "so2", "no2", "co", "o3_1h", "o3_8h")
+    )
+    + """    aqi INTEGER, category TEXT, primary_pollutant TEXT, exceeding TEXT,
+    valid INTEGER NOT NULL,
+    n_stations INTEGER NOT NULL,
+    PRIMARY KEY (level, area, date)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX area_day_date ON area_day (date)
+"""
+)
+
 # Alerts (issue 18): episodes (view `alerts`), their steps, queued messages and rule cursors
 # (envwatch.alerts). Times ISO-8601 UTC text.
-_SCHEMA_V7 = """
+_SCHEMA_V8 = """
 CREATE TABLE IF NOT EXISTS alert_episodes (
     id INTEGER PRIMARY KEY,
     rule TEXT NOT NULL,
@@ -475,8 +520,41 @@ MIGRATIONS: list[str] = [
     _SCHEMA_V5,
     _SCHEMA_V6,
     _SCHEMA_V7,
+    _SCHEMA_V8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def cannot_open(path: Path, error: sqlite3.Error, *, writing: bool) -> str:
+    """A one-line message for a store SQLite could not open, saying what to do.
+
+    A store in WAL mode needs its folder writable even to be read: SQLite keeps
+    ``NAME-shm`` and ``NAME-wal`` beside it.
+    """
+    folder = path.resolve().parent
+    if path.exists() and not path.is_file():
+        return f"{path}: not a file (a folder, a device or a pipe); give the path of the store"
+    what = "cannot write the store" if writing else "cannot read the store"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"{path}: {what}: its folder {folder} is read-only for this user, and SQLite needs "
+            f"to create {path.name}-shm and {path.name}-wal beside the store even to read it; "
+            "make the folder writable for this user, or copy the store into a writable folder "
+            "and give that copy with --db"
+        )
+    if writing and path.exists() and not os.access(path, os.W_OK):
+        return (
+            f"{path}: cannot write the store: the file is read-only for this user ({error}); "
+            "make it writable (chmod u+w), or use --db PATH"
+        )
+    if "not a database" in str(error) or "malformed" in str(error):
+        return f"{path}: not an envwatch store or not a SQLite file ({error})"
+    if writing and isinstance(error, sqlite3.OperationalError):
+        return (
+            f"{path}: cannot write the store ({error}); the store and its folder must be "
+            "writable by this user: fix the permissions, or use --db PATH"
+        )
+    return f"{path}: cannot open the store ({error}); check the path and its permissions"
 
 
 def utcnow() -> datetime:
@@ -538,16 +616,10 @@ class Store:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as e:
+        except sqlite3.DatabaseError as e:
             # a store in a read-only folder (no -wal file), a locked or unreadable file
             conn.close()
-            raise StoreError(
-                f"{p}: cannot write the store ({e}); the store and its folder must be writable "
-                "by this user: fix the permissions, or use --db PATH"
-            ) from None
-        except sqlite3.DatabaseError as e:
-            conn.close()
-            raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
+            raise StoreError(cannot_open(p, e, writing=True)) from None
         if mode.lower() != "wal":
             conn.close()
             raise StoreError(f"{p}: could not switch the store to WAL mode (got {mode})")
@@ -574,13 +646,15 @@ class Store:
         p = Path(path)
         if not p.exists():
             raise StoreError(f"{p}: no store here; run `envwatch init` or `envwatch ingest` first")
+        if not p.is_file():  # a FIFO would block the open forever
+            raise StoreError(cannot_open(p, sqlite3.OperationalError("not a file"), writing=False))
         try:
             conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA query_only = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{p}: not an envwatch store or not a SQLite file ({e})") from None
+            raise StoreError(cannot_open(p, e, writing=False)) from None
         if version == 0:
             raise StoreError(f"{p}: not an envwatch store (no schema); run `envwatch init`")
         return cls(conn, p, utc_offset_minutes=utc_offset_minutes)
@@ -1308,14 +1382,20 @@ _BY_PERIOD_END = read.Scope(time_column="period_end")
 
 def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
     """The rows of long-format `obs` that feed the hourly AQI, with their wide column name."""
-    param = obs["parameter"].to_numpy()
-    avg = obs["averaging"].to_numpy()
-    column = np.full(len(obs), None, dtype=object)
-    for name, (p, a) in HOUR_INPUTS.items():
-        column[(param == p) & (avg == a)] = name
-    out = obs[["site_id", "period_end", "value"]].copy()
-    out["column"] = column
-    return out.loc[out["column"].notna()]
+    # one lookup per (parameter, averaging) pair, not a string comparison per row
+    pc, params = pd.factorize(obs["parameter"])
+    ac, avgs = pd.factorize(obs["averaging"])
+    pairs = {pa: name for name, pa in HOUR_INPUTS.items()}
+    table = np.array(
+        [[pairs.get((str(p), str(a))) for a in avgs] for p in params], dtype=object
+    ).reshape(len(params), len(avgs))
+    column = table[pc, ac] if len(obs) else np.empty(0, dtype=object)
+    keep = pd.notna(column)
+    if "flag" in obs.columns:  # a flagged value (e.g. a platform's invalid mark) is not used
+        keep &= obs["flag"].fillna("").astype(str).to_numpy() == ""
+    out = obs.loc[keep, ["site_id", "period_end", "value"]].copy()
+    out["column"] = column[keep]
+    return out
 
 
 def _statements(script: str) -> list[str]:
@@ -1326,6 +1406,8 @@ def _site_value(row: dict[str, Any], col: str) -> Any:
     v = row.get(col)
     if col in ("background", "water_type_guessed"):
         return int(bool(v))
+    if col == "membership":
+        return None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
     if isinstance(v, float) and np.isnan(v):
         return None
     return v

@@ -166,17 +166,14 @@ def samples(
     end: date | str | None = None,
 ) -> pd.DataFrame:
     """Rows of the ``water_samples`` view, local sampling dates start … end (inclusive)."""
-    table = RELATIONS_BY_NAME["water_samples"]
-    sql, params = read.select(
-        table.select(store.utc_offset_minutes),
-        table.scope,
-        table.order,
+    df = read.frame(
+        store.conn,
+        RELATIONS_BY_NAME["water_samples"],
+        store.utc_offset_minutes,
         site_ids=sites,
-        first=read.local_day(start, "start") if start is not None else None,
-        last=read.local_day(end, "end") if end is not None else None,
-        tz=read.fixed_zone(store.utc_offset_minutes),
+        start=start,
+        end=end,
     )
-    df = pd.read_sql_query(sql, store.conn, params=params)
     df["class"] = df["class"].astype("Int64")
     return df
 

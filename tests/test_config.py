@@ -33,7 +33,13 @@ def test_shipped_config_is_valid_and_has_every_plan_target() -> None:
     assert {t.id for t in cfg.targets} == set(KNOWN_TARGETS)
     assert loaded.source("cnemc-air-archive").lookback_delta.days == 2
     background = {s.id for s in cfg.sites if s.background}
-    assert background == {"1237A", "1238A"}
+    assert background == set()
+    # Hangzhou's 千岛湖 (kept with --all-sites) is background, without being a registry site
+    assert [p.role for p in cfg.areas.membership["1225A"]] == ["background"]
+    # 1237A and 1238A change with time (issue 13): dated membership instead of one flag
+    dated = {s.id: [(p.valid_from, p.until, p.role) for p in s.membership or []] for s in cfg.sites}
+    assert dated["1237A"] == [(None, "2021-12-31", "counts"), ("2022-01-01", None, "background")]
+    assert dated["1238A"][-1] == ("2019-01-01", None, "stopped")
 
 
 def test_unknown_key_names_line_and_suggests(tmp_path: Path) -> None:

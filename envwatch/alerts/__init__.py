@@ -9,7 +9,7 @@ problem, messages to duty officers, 交办 (acknowledge) and 销号 (close).
 
 Modules: `rules` (what each rule kind finds), `episodes` (the state machine, list/ack/close,
 delivery), `channels` (webhook formats and e-mail), `problems` (the report's 问题清单). The
-tables behind the ``alerts`` view are in the store's schema (`envwatch.store`, version 7) and
+tables behind the ``alerts`` view are in the store's schema (`envwatch.store`, version 8) and
 the view is declared in `envwatch.schema`.
 """
 

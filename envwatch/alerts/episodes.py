@@ -35,7 +35,7 @@ MAX_DELIVERIES = 200
 
 
 def has_schema(conn: sqlite3.Connection) -> bool:
-    """Whether the store has the alert tables (store schema 7; a read-only older store may not)."""
+    """Whether the store has the alert tables (store schema 8; a read-only older store may not)."""
     row = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_episodes'"
     ).fetchone()

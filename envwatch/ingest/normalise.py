@@ -86,7 +86,7 @@ def normalise(
 def _canonical_units(parameters: pd.Series, units: dict[str, str]) -> pd.Series:
     """The canonical unit of each row's parameter (NaN: unknown); one lookup per parameter."""
     table = {**{k: v[1] for k, v in PARAMETERS.items()}, **units}
-    codes, names = pd.factorize(parameters.to_numpy(), use_na_sentinel=False)
+    codes, names = pd.factorize(parameters, use_na_sentinel=False)
     per_name = np.array([table.get(str(n), np.nan) for n in names], dtype=object)
     return pd.Series(per_name[codes], index=parameters.index, dtype=object)
 

@@ -29,6 +29,7 @@ from envwatch.errors import EnvwatchError, FetchError, StoreError, UsageError
 from envwatch.ingest import fetch, window
 from envwatch.ingest.fetch import Payload
 from envwatch.ingest.normalise import normalise
+from envwatch.redaction import redact
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.registry import SourceKind, get, resolve
 from envwatch.store import SITE_COLUMNS, Store, UpsertCounts, utcnow
@@ -367,7 +368,8 @@ def _cannot(payload: Payload, e: BaseException) -> str:
     elif isinstance(e, OSError):
         what = f"it cannot be read ({e.strerror or e})"
     else:
-        detail = str(e).splitlines()[0][:200] if str(e) else ""
+        lines = str(e).splitlines()
+        detail = redact(lines[0], limit=200) if lines else ""  # redact, then cut (issue 15)
         what = f"it is damaged or not in the expected format ({type(e).__name__}{': ' if detail else ''}{detail})"
     return f"{payload.name}: skipped, {what}; check the file, replace or remove it, and run again"
 

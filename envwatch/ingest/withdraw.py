@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import pandas as pd
 
@@ -73,7 +72,6 @@ def withdraw(
     target: str,
     *,
     reason: str | None = None,
-    now: datetime | None = None,
 ) -> WithdrawResult:
     """Withdraw the payloads named by `target` (see the module docstring); the caller holds
     the writer lock. Raises UsageError when `target` names no archived payload."""

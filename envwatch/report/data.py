@@ -569,7 +569,9 @@ def _district_polygons(
         "rank_comprehensive_index",
         "n_valid_days",
         "no_data",
+        "station_names",  # the stations behind each district's figure
     ]
+    cols = [c for c in cols if c in summary.columns]
     merged = simplified.merge(summary[cols], on="district", how="left")
     merged["no_data"] = merged["no_data"].fillna(True).astype(bool)
     merged["is_region"] = merged["district"] == region.district

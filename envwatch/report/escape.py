@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from envwatch.standards.aqi import round_half_even
+
 NO_DATA = "无数据"
 """What the page shows where there is no value (never zero)."""
 
@@ -45,5 +47,7 @@ def fmt_number(value: Any, digits: int = 0, unit: str = "") -> str:
     """A number for the page (`digits` decimals, then the unit); 无数据 when missing."""
     if missing(value):
         return NO_DATA
-    text = f"{float(value):.{digits}f}"
+    # once, half to even from full precision, as published (GB/T 8170; the float-noise guard
+    # makes 0.35 stored as 0.34999… the half it stands for, which plain formatting would not)
+    text = f"{float(round_half_even(float(value), digits)):.{digits}f}"
     return f"{text} {unit}" if unit else text

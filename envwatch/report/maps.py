@@ -151,6 +151,14 @@ def _rank_text(row: Any) -> str:
     return f"第 {int(row['rank_good_day_ratio'])} 名"
 
 
+def _stations_text(row: Any) -> str:
+    """'（站点：龙赛医院）': the stations behind a district's figure, '' when unknown."""
+    names = row.get("station_names")
+    if not isinstance(names, (list, tuple)) or not names:
+        return ""
+    return f"（站点：{'、'.join(str(n) for n in names)}）"
+
+
 def _district_layer(data: ReportData, m: folium.Map) -> None:
     gdf = data.districts
     goal = data.good_day_goal
@@ -171,7 +179,7 @@ def _district_layer(data: ReportData, m: folium.Map) -> None:
                             + (f"（共 {n_ranked} 个有数据）" if ratio is not None else "")
                         )
                     ),
-                    "days": str(esc(f"{int(row['n_valid_days'])} 天")),
+                    "days": str(esc(f"{int(row['n_valid_days'])} 天" + _stations_text(row))),
                     "fill": ratio_colour(ratio, goal),
                     "region": bool(row["is_region"]),
                 },

@@ -93,6 +93,52 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
     codes = header[3:]
     if not codes:
         raise ParseError(f"{name}: the header names no station columns after date,hour,type")
+    keep_col, rejects = _station_columns(codes, name)
+    good_rows, good_line_no = _data_lines(lines, len(header), rejects)
+
+    if not good_rows:
+        if rejects:
+            raise ParseError(
+                f"{name}: no usable line; first problem: {rejects[0].location}: {rejects[0].reason}"
+            )
+        raise ParseError(f"{name}: a header but no data lines; the file may be truncated")
+
+    arr = np.array(good_rows, dtype=object)
+    try:
+        dates = pd.to_datetime(arr[:, 0], format="%Y%m%d")
+    except ValueError as e:
+        raise ParseError(f"{name}: a date is not a real day ({e})") from None
+    local = dates + pd.to_timedelta(arr[:, 1].astype(int), unit="h")
+    ends = local.tz_localize(tz).tz_convert("UTC")
+    row_types = arr[:, 2]
+
+    values = arr[:, 3:][:, keep_col]
+    kept_codes = np.array(codes, dtype=object)[keep_col]
+    nums, ok = _numbers(values, kept_codes, arr, good_line_no, local, rejects)
+
+    keep = np.flatnonzero(ok)
+    r_idx, s_idx = np.divmod(keep, len(kept_codes))
+    param = np.array([TYPES[t][0] for t in row_types], dtype=object)
+    avg = np.array([TYPES[t][1] for t in row_types], dtype=object)
+    unit = np.array([TYPES[t][2] for t in row_types], dtype=object)
+    obs = pd.DataFrame(
+        {
+            "site_id": kept_codes[s_idx],
+            "parameter": param[r_idx],
+            "averaging": avg[r_idx],
+            "period_end": ends[r_idx],
+            "value": nums[keep],
+            "unit": unit[r_idx],
+            "flag": "",
+        },
+        columns=OBSERVATION_COLUMNS,
+    )
+    sites = pd.DataFrame({"site_id": list(kept_codes), "name": list(kept_codes)})
+    return Reading(observations=obs, rejects=rejects, sites=sites)
+
+
+def _station_columns(codes: list[str], name: str) -> tuple[np.ndarray, list[Reject]]:
+    """Which station columns to keep, and the header's rejects (not a code, repeated)."""
     rejects: list[Reject] = []
     bad_codes = [c for c in codes if not _STATION.match(c)]
     if len(bad_codes) > len(codes) // 2:
@@ -116,8 +162,13 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
                 Reject("header", f"station {c} has two columns; the second was skipped", site_id=c)
             )
         seen.add(c)
+    return keep_col, rejects
 
-    width = len(header)
+
+def _data_lines(
+    lines: list[str], width: int, rejects: list[Reject]
+) -> tuple[list[list[str]], list[int]]:
+    """The well-formed data lines (split) and their line numbers; the others are rejected."""
     good_rows: list[list[str]] = []
     good_line_no: list[int] = []
     seen_rows: dict[tuple[str, str, str], int] = {}
@@ -165,26 +216,20 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
         seen_rows[key] = no
         good_rows.append(fields)
         good_line_no.append(no)
+    return good_rows, good_line_no
 
-    if not good_rows:
-        if rejects:
-            raise ParseError(
-                f"{name}: no usable line; first problem: {rejects[0].location}: {rejects[0].reason}"
-            )
-        raise ParseError(f"{name}: a header but no data lines; the file may be truncated")
 
-    arr = np.array(good_rows, dtype=object)
-    try:
-        dates = pd.to_datetime(arr[:, 0], format="%Y%m%d")
-    except ValueError as e:
-        raise ParseError(f"{name}: a date is not a real day ({e})") from None
-    local = dates + pd.to_timedelta(arr[:, 1].astype(int), unit="h")
-    ends = local.tz_localize(tz).tz_convert("UTC")
+def _numbers(
+    values: np.ndarray,
+    kept_codes: np.ndarray,
+    arr: np.ndarray,
+    good_line_no: list[int],
+    local: pd.DatetimeIndex,
+    rejects: list[Reject],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cells as floats (flattened row-major) and which to keep; bad cells are rejected."""
+    n_st = values.shape[1]
     row_types = arr[:, 2]
-
-    values = arr[:, 3:][:, keep_col]
-    kept_codes = np.array(codes, dtype=object)[keep_col]
-    n_rows, n_st = values.shape
     flat = pd.Series(values.ravel(), dtype=object)
     empty = (flat == "").to_numpy()
     nums = pd.to_numeric(flat.where(~empty, None), errors="coerce").to_numpy(dtype="float64")
@@ -192,44 +237,22 @@ def read(payload: bytes, *, name: str = "<payload>", tz: str = "Asia/Shanghai") 
     bad = ~empty & ~finite
     negative = finite & (nums < 0)
     bad |= negative
-    ok = finite & ~negative
-
-    if bad.any():
-        for idx in np.flatnonzero(bad):
-            r, s = divmod(int(idx), n_st)
-            raw = str(flat.iloc[idx])
-            reason = "negative value" if negative[idx] else "not a number"
-            rejects.append(
-                Reject(
-                    f"line {good_line_no[r]}, column {kept_codes[s]}",
-                    f"{reason}: '{raw[:40]}' for station {kept_codes[s]}, "
-                    f"{arr[r, 0]} hour {arr[r, 1]}, type {row_types[r]}",
-                    site_id=str(kept_codes[s]),
-                    parameter=str(row_types[r]),
-                    period_end=local[r].strftime("%Y-%m-%d %H:%M"),
-                    raw=raw[:200],
-                )
+    for idx in np.flatnonzero(bad):
+        r, s = divmod(int(idx), n_st)
+        raw = str(flat.iloc[idx])
+        reason = "negative value" if negative[idx] else "not a number"
+        rejects.append(
+            Reject(
+                f"line {good_line_no[r]}, column {kept_codes[s]}",
+                f"{reason}: '{raw[:40]}' for station {kept_codes[s]}, "
+                f"{arr[r, 0]} hour {arr[r, 1]}, type {row_types[r]}",
+                site_id=str(kept_codes[s]),
+                parameter=str(row_types[r]),
+                period_end=local[r].strftime("%Y-%m-%d %H:%M"),
+                raw=raw[:200],
             )
-
-    keep = np.flatnonzero(ok)
-    r_idx, s_idx = np.divmod(keep, n_st)
-    param = np.array([TYPES[t][0] for t in row_types], dtype=object)
-    avg = np.array([TYPES[t][1] for t in row_types], dtype=object)
-    unit = np.array([TYPES[t][2] for t in row_types], dtype=object)
-    obs = pd.DataFrame(
-        {
-            "site_id": kept_codes[s_idx],
-            "parameter": param[r_idx],
-            "averaging": avg[r_idx],
-            "period_end": ends[r_idx],
-            "value": nums[keep],
-            "unit": unit[r_idx],
-            "flag": "",
-        },
-        columns=OBSERVATION_COLUMNS,
-    )
-    sites = pd.DataFrame({"site_id": list(kept_codes), "name": list(kept_codes)})
-    return Reading(observations=obs, rejects=rejects, sites=sites)
+        )
+    return nums, finite & ~negative
 
 
 def read_station_list(payload: bytes, *, name: str = "<station list>") -> pd.DataFrame:
@@ -243,9 +266,13 @@ def read_station_list(payload: bytes, *, name: str = "<station list>") -> pd.Dat
             break
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
+    else:
         raise ParseError(f"{name}: not UTF-8 or GBK text")
-    df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:100]
+        raise ParseError(f"{name}: not a station list ({reason}); download it again") from None
     cols = {
         "监测点编码": "site_id",
         "监测点名称": "name",

@@ -172,6 +172,10 @@ def _load(payload: bytes, name: str) -> Any:
             f"not JSON ({e.msg} at line {e.lineno}, column {e.colno})",
             "this is not the CNEMC live feed: check the source's kind and URL",
         ) from None
+    except RecursionError:
+        raise _fail(
+            name, "JSON nested too deeply", "this is not the CNEMC live feed: check the URL"
+        ) from None
 
 
 def _lower_keys(obj: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,8 @@ import pandas as pd
 
 from envwatch.errors import ParseError
 from envwatch.redaction import redact
-from envwatch.sources.base import Reading, Reject, empty_observations
+from envwatch.sources.base import Reading, Reject
+from envwatch.sources.sheet import observations
 from envwatch.standards.water import PARAMETERS
 
 __all__ = [
@@ -172,6 +173,8 @@ def _load(payload: bytes, name: str) -> dict[str, Any]:
         raise _fail(
             name, f"not JSON ({exc.msg} at char {exc.pos})", "the download may be cut short"
         ) from None
+    except RecursionError:
+        raise _fail(name, "JSON nested too deeply", "this is not the feed's JSON") from None
     if not isinstance(data, dict):
         raise _fail(name, "JSON is not an object", "check the URL and the form fields")
     if data.get("result") != 1:
@@ -302,7 +305,7 @@ def read_page(
         rows=len(data["tbody"]),
     )
     reading = Reading(
-        observations=_observations(page.records), rejects=page.rejects, sites=site_frame
+        observations=observations(page.records, "sample"), rejects=page.rejects, sites=site_frame
     )
     return reading, info
 
@@ -413,22 +416,3 @@ def _int_or(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
-
-
-def _observations(records: list[tuple[str, str, datetime, float, str, str]]) -> pd.DataFrame:
-    if not records:
-        return empty_observations()
-    site_id, parameter, when, value, unit, flag = zip(*records, strict=True)
-    frame = empty_observations()
-    return pd.DataFrame(
-        {
-            "site_id": pd.Series(site_id, dtype=object),
-            "parameter": pd.Series(parameter, dtype=object),
-            "averaging": pd.Series(["sample"] * len(records), dtype=object),
-            "period_end": pd.to_datetime(list(when), utc=True).as_unit("ns"),
-            "value": pd.Series(value, dtype="float64"),
-            "unit": pd.Series(unit, dtype=object),
-            "flag": pd.Series(flag, dtype=object),
-        },
-        columns=frame.columns,
-    )

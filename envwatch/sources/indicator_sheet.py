@@ -142,23 +142,10 @@ def read(
                 "district",
             )
             continue
-        written = table.text(row, "indicator")
-        hits = known.lookup.find(written) if written else []
-        if len(hits) != 1:
-            if not written:
-                reason = "no indicator; write the indicator's name (指标名称)"
-            elif hits:
-                reason = (
-                    f"{written!r} names {len(hits)} indicators ({', '.join(hits)}); write the id"
-                )
-            else:
-                reason = (
-                    f"unknown indicator {written!r}{known.lookup.hint(written) or '.'} Fix the "
-                    "name or add the indicator to stations.yaml (indicators)"
-                )
-            reject(reason, "indicator")
+        ident, problem = _indicator(table.text(row, "indicator"), known)
+        if ident is None:
+            reject(problem, "indicator")
             continue
-        ident = hits[0]
         target_unit = known.units[ident]
         try:
             period = _period(table.get(row, "period"))
@@ -205,6 +192,21 @@ def read(
         observations=sheet.observations(records, averagings),
         rejects=sorted(rejects, key=sheet.sheet_order),
         sites=pd.DataFrame({"site_id": [district], "name": [district]}, dtype=object),
+    )
+
+
+def _indicator(written: str, known: _Indicators) -> tuple[str | None, str]:
+    """(id, '') of the indicator `written` names, or (None, the reason it names none)."""
+    hits = known.lookup.find(written) if written else []
+    if len(hits) == 1:
+        return hits[0], ""
+    if not written:
+        return None, "no indicator; write the indicator's name (指标名称)"
+    if hits:
+        return None, f"{written!r} names {len(hits)} indicators ({', '.join(hits)}); write the id"
+    return None, (
+        f"unknown indicator {written!r}{known.lookup.hint(written) or '.'} Fix the "
+        "name or add the indicator to stations.yaml (indicators)"
     )
 
 

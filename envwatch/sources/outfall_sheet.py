@@ -55,6 +55,7 @@ import pandas as pd
 from envwatch.sources import sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
+from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
 
 __all__ = ["COLUMNS", "FLOW_UNITS", "CONCENTRATION_UNITS", "SITE_COLUMNS", "read"]
 
@@ -102,29 +103,11 @@ _LOOKUP = sheet.aliases(COLUMNS)
 _IDENTITY = ("outfall", "outfall_id", "outfall_name")
 _WHEN = ("inspected_at", "inspected_on")
 
-FLOW_UNITS: dict[str, float] = {
-    "m3/h": 1.0,
-    "t/h": 1.0,
-    "吨/h": 1.0,
-    "m3/d": 1 / 24,
-    "t/d": 1 / 24,
-    "吨/d": 1 / 24,
-    "l/s": 3.6,
-    "m3/s": 3600.0,
-    "m3/min": 60.0,
-    "l/min": 0.06,
-    "l/h": 0.001,
-}
-"""Flow units (in `sheet.unit_key` form) -> factor to m³/h."""
+FLOW_UNITS: dict[str, float] = sheet.UNITS["m³/h"]
+"""Flow units (in `sheet.unit_key` form) -> factor to m³/h (from the one unit table)."""
 
-CONCENTRATION_UNITS: dict[str, float] = {
-    "mg/l": 1.0,
-    "g/m3": 1.0,
-    "ug/l": 1e-3,
-    "ng/l": 1e-6,
-    "g/l": 1e3,
-}
-"""Concentration units (in `sheet.unit_key` form) -> factor to mg/L."""
+CONCENTRATION_UNITS: dict[str, float] = sheet.UNITS["mg/L"]
+"""Concentration units (in `sheet.unit_key` form) -> factor to mg/L (from the one unit table)."""
 
 _MEASURES = {
     "flow": ("m³/h", FLOW_UNITS, "m³/h, m³/d or L/s"),
@@ -236,47 +219,29 @@ def read(
         wanted="an outfall (排口名称 or 排口编号) and an inspected_at (巡查时间 or 日期) column",
         example="outfall-sheet-example.csv",
     )
-    registry = _Registry(known_sites)
+    registry = SiteRegistry(known_sites, "outfall")
+    types = registry.column("outfall_type")
     rejects = list(table.rejects)
 
     # First pass: which outfall each row is, and the type of outfalls added here.
-    resolved: dict[int, tuple[str, str]] = {}
-    new_types: dict[str, str] = {}
-    for row in table.rows:
-        found = _identify(table, row, registry, add_sites)
-        if isinstance(found, Reject):
-            rejects.append(found)
-            continue
-        resolved[row.number] = found
-        site_id = found[0]
-        outfall_type = _TYPES.get(_type_key(table.text(row, "outfall_type")))
-        if site_id not in registry.ids and outfall_type:
-            new_types.setdefault(site_id, outfall_type)
+    resolved, new_types = resolve_rows(
+        table.rows,
+        lambda row: _identify(table, row, registry, add_sites),
+        lambda row: _TYPES.get(_type_key(table.text(row, "outfall_type"))),
+        rejects,
+    )
 
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
     seen: dict[tuple[str, datetime], int] = {}
-    for row in table.rows:
-        if row.number not in resolved:
-            continue
-        site_id, site_name = resolved[row.number]
-        is_new = site_id not in registry.ids
-
+    for row, found in resolved:
+        site_id, is_new = found.site_id, found.new
         reject = sheet.RowRejects(table, row, rejects, site_id)
         if is_new and site_id not in new_types:
             reject(_needs_type(table, site_id))
             continue
-        when_key, when = _inspected(table, row, zone)
-        if isinstance(when, str):
-            reject(f"{when}; row skipped", when_key, table.text(row, when_key))
-            continue
-        if sheet.future_instant(when, now):
-            local = when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            reject(
-                f"inspection time {local} is in the future; check the date (row skipped)",
-                when_key,
-                table.text(row, when_key),
-            )
+        when = _inspection_time(table, row, zone, now, reject)
+        if when is None:
             continue
         stamp = when.isoformat()
         if (site_id, when) in seen:
@@ -292,7 +257,7 @@ def read(
             site_id,
             {
                 "site_id": site_id,
-                "name": site_name,
+                "name": found.name,
                 "new": is_new,
                 "outfall_type": new_types.get(site_id),
             },
@@ -300,73 +265,11 @@ def read(
         for key in ("zone", "receiving_water"):
             if site.get(key) is None and table.text(row, key):
                 site[key] = table.text(row, key)
-        type_text = table.text(row, "outfall_type")
-        if type_text:
-            outfall_type = _TYPES.get(_type_key(type_text))
-            expected = new_types.get(site_id) or registry.types.get(site_id)
-            if outfall_type is None:
-                reject(
-                    f"outfall type {type_text!r} is not 雨水/污水/雨污合流 (rain/sewage/combined)",
-                    "outfall_type",
-                    type_text,
-                )
-            elif expected is not None and outfall_type != expected:
-                where = "an earlier row" if is_new else "the site registry"
-                reject(
-                    f"outfall type {type_text!r} disagrees with {expected!r} in {where}; "
-                    f"{expected!r} is used",
-                    "outfall_type",
-                    type_text,
-                )
-            elif site.get("outfall_type") is None:
-                site["outfall_type"] = outfall_type
-        try:
-            point = sheet.coordinates(table.get(row, "lon"), table.get(row, "lat"))
-        except BadCell as bad:
-            reject(
-                str(bad),
-                "lon",
-                f"{table.text(row, 'lon')}, {table.text(row, 'lat')}",
-            )
-        else:
-            if point is not None and site.get("lon") is None:
-                site["lon"], site["lat"] = point
-
+        expected = new_types.get(site_id) or types.get(site_id)
+        _check_type(table, row, site, expected, is_new, reject)
+        _locate_site(table, row, site, reject)
         before = len(records) + len(rejects)
-        values: dict[str, tuple[float, str, str]] = {}
-        for key, (parse, unit) in {
-            "rain": (_weather, "1"),
-            "discharging": (_yes_no, "1"),
-        }.items():
-            column = "weather" if key == "rain" else key
-            cell = table.text(row, column)
-            if not cell:
-                continue
-            flag_value = parse(cell)
-            if flag_value is None:
-                reject(_word_problem(table, column, cell), column, cell, parameter=key)
-                continue
-            values[key] = (float(flag_value), "", unit)
-        for key, (unit, units, usual) in _MEASURES.items():
-            raw = table.get(row, key)
-            try:
-                got = _measure(raw, table, key, unit, units, usual)
-            except BadCell as bad:
-                reject(str(bad), key, sheet.text(raw), parameter=key, period_end=stamp)
-                continue
-            if got is not None:
-                values[key] = got
-        if "flow" in values and values["flow"][0] > 0 and values.get("discharging", (1.0,))[0] == 0:
-            reject(
-                f"{table.title('flow')} is {sheet.text(table.get(row, 'flow'))} but "
-                f"{table.title('discharging')} says it is not discharging; correct one of them",
-                "flow",
-                sheet.text(table.get(row, "flow")),
-                parameter="flow",
-                period_end=stamp,
-            )
-            del values["flow"]
-        for key, (value, flag, unit) in values.items():
+        for key, (value, flag, unit) in _row_values(table, row, reject, stamp).items():
             records.append((site_id, key, when, value, unit, flag))
         if len(records) + len(rejects) == before:
             reject(
@@ -384,36 +287,90 @@ def read(
     )
 
 
-class _Registry:
-    """The known outfalls, looked up by id or name."""
-
-    def __init__(self, known: pd.DataFrame) -> None:
-        frame = known
-        if "kind" in frame.columns:
-            frame = frame[frame["kind"].astype(str) == "outfall"]
-        id_col = "site_id" if "site_id" in frame.columns else "id"
-        if len(known.columns) and (id_col not in frame.columns or "name" not in frame.columns):
-            raise ValueError("known_sites needs site_id (or id) and name columns")
-        ids = [str(i) for i in frame[id_col]] if id_col in frame.columns else []
-        names = [str(n) for n in frame["name"]] if "name" in frame.columns else []
-        self.ids = set(ids)
-        self.names = dict(zip(ids, names, strict=True))
-        self.types: dict[str, str] = {}
-        if "outfall_type" in frame.columns:
-            self.types = {
-                i: str(t)
-                for i, t in zip(ids, frame["outfall_type"], strict=True)
-                if isinstance(t, str) and t
-            }
-        self.lookup = sheet.Lookup(
-            (i, f"{n} ({i})" if n != i else i, [i, n]) for i, n in self.names.items()
+def _check_type(
+    table: Sheet,
+    row: Row,
+    site: dict[str, Any],
+    expected: str | None,
+    is_new: bool,
+    reject: sheet.RowRejects,
+) -> None:
+    """Check the row's outfall type against the registry's or an earlier row's."""
+    type_text = table.text(row, "outfall_type")
+    if not type_text:
+        return
+    outfall_type = _TYPES.get(_type_key(type_text))
+    if outfall_type is None:
+        reject(
+            f"outfall type {type_text!r} is not 雨水/污水/雨污合流 (rain/sewage/combined)",
+            "outfall_type",
+            type_text,
         )
+    elif expected is not None and outfall_type != expected:
+        where = "an earlier row" if is_new else "the site registry"
+        reject(
+            f"outfall type {type_text!r} disagrees with {expected!r} in {where}; "
+            f"{expected!r} is used",
+            "outfall_type",
+            type_text,
+        )
+    elif site.get("outfall_type") is None:
+        site["outfall_type"] = outfall_type
 
 
-def _identify(
-    table: Sheet, row: Row, registry: _Registry, add_sites: bool
-) -> tuple[str, str] | Reject:
-    """(site_id, name) of the row's outfall, or the Reject saying why not."""
+def _locate_site(table: Sheet, row: Row, site: dict[str, Any], reject: sheet.RowRejects) -> None:
+    """Keep the first coordinates the sheet gives for the outfall."""
+    try:
+        point = sheet.coordinates(table.get(row, "lon"), table.get(row, "lat"))
+    except BadCell as bad:
+        reject(str(bad), "lon", f"{table.text(row, 'lon')}, {table.text(row, 'lat')}")
+        return
+    if point is not None and site.get("lon") is None:
+        site["lon"], site["lat"] = point
+
+
+def _row_values(
+    table: Sheet, row: Row, reject: sheet.RowRejects, stamp: str
+) -> dict[str, tuple[float, str, str]]:
+    """The row's weather, discharging, flow and concentrations: key -> (value, flag, unit)."""
+    values: dict[str, tuple[float, str, str]] = {}
+    for key, (parse, unit) in {
+        "rain": (_weather, "1"),
+        "discharging": (_yes_no, "1"),
+    }.items():
+        column = "weather" if key == "rain" else key
+        cell = table.text(row, column)
+        if not cell:
+            continue
+        flag_value = parse(cell)
+        if flag_value is None:
+            reject(_word_problem(table, column, cell), column, cell, parameter=key)
+            continue
+        values[key] = (float(flag_value), "", unit)
+    for key, (unit, units, usual) in _MEASURES.items():
+        raw = table.get(row, key)
+        try:
+            got = _measure(raw, table, key, unit, units, usual)
+        except BadCell as bad:
+            reject(str(bad), key, sheet.text(raw), parameter=key, period_end=stamp)
+            continue
+        if got is not None:
+            values[key] = got
+    if "flow" in values and values["flow"][0] > 0 and values.get("discharging", (1.0,))[0] == 0:
+        reject(
+            f"{table.title('flow')} is {sheet.text(table.get(row, 'flow'))} but "
+            f"{table.title('discharging')} says it is not discharging; correct one of them",
+            "flow",
+            sheet.text(table.get(row, "flow")),
+            parameter="flow",
+            period_end=stamp,
+        )
+        del values["flow"]
+    return values
+
+
+def _identify(table: Sheet, row: Row, registry: SiteRegistry, add_sites: bool) -> Resolved | Reject:
+    """The row's outfall, or the Reject saying why not."""
     written = table.text(row, "outfall_id") or table.text(row, "outfall")
     name = table.text(row, "outfall_name")
     key = next(k for k in _IDENTITY if table.has(k))
@@ -423,32 +380,10 @@ def _identify(
             reason="no outfall; write the outfall's id or name (排口编号 or 排口名称)",
             raw=table.raw(row),
         )
-    for candidate in (written, name):
-        if not candidate:
-            continue
-        hits = registry.lookup.find(candidate)
-        if len(hits) == 1:
-            return hits[0], registry.names[hits[0]]
-        if len(hits) > 1:
-            return Reject(
-                location=table.where(row, key),
-                reason=(
-                    f"outfall {candidate!r} is the name of {len(hits)} outfalls; write the id: "
-                    f"{', '.join(sorted(hits))}"
-                ),
-                raw=candidate,
-            )
-    shown = written or name
-    if add_sites:
-        return shown, name or written
-    return Reject(
-        location=table.where(row, key),
-        reason=(
-            f"unknown outfall {shown!r}{registry.lookup.hint(shown) or '.'} Fix the name, add "
-            "the outfall to stations.yaml, or load the sheet with --add-sites"
-        ),
-        raw=shown,
-    )
+    found = resolve(registry, [written, name], noun="outfall", add_sites=add_sites, name=name)
+    if isinstance(found, str):
+        return Reject(location=table.where(row, key), reason=found, raw=written or name)
+    return found
 
 
 def _needs_type(table: Sheet, site_id: str) -> str:
@@ -476,6 +411,25 @@ def _inspected(table: Sheet, row: Row, zone: ZoneInfo) -> tuple[str, datetime | 
     except BadCell as bad:
         key = "inspected_on" if not sheet.is_missing(on) else "inspected_at"
         return key, str(bad)
+
+
+def _inspection_time(
+    table: Sheet, row: Row, zone: ZoneInfo, now: datetime, reject: sheet.RowRejects
+) -> datetime | None:
+    """The inspection instant (UTC); None, after a reject, when missing, bad or in the future."""
+    when_key, when = _inspected(table, row, zone)
+    if isinstance(when, str):
+        reject(f"{when}; row skipped", when_key, table.text(row, when_key))
+        return None
+    if sheet.future_instant(when, now):
+        local = when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        reject(
+            f"inspection time {local} is in the future; check the date (row skipped)",
+            when_key,
+            table.text(row, when_key),
+        )
+        return None
+    return when
 
 
 def _type_key(text: str) -> str:

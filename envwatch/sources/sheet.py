@@ -23,7 +23,18 @@ Conventions shared by every staff sheet:
   and ignored; columns such as 序号 (row number) or 填报人 (who filled it in) are ignored
   silently. Empty rows and footer lines (a single cell starting with 注, 说明, 填报人 ...) are
   skipped.
-- Empty cells and ``-``, ``--``, ``—``, ``/`` mean "not given".
+- Empty cells and the markers of `MISSING_MARKS` (``-``, ``--``, ``—``, ``——``, ``/``,
+  ``null``, ``NA``, ``N/A``, ``nan``, ``none``, in any case) mean "not given", in every sheet.
+- Numbers: one parser (`number`) for every sheet. ``1,234.5`` and ``1,234`` use a comma as the
+  thousands separator (the convention of Chinese and English Excel). A comma that cannot be a
+  thousands separator (``0,520``, ``12,5``) is a decimal comma from a European Excel: the cell
+  is rejected, naming it, with a request to write ``0.520``; it is never read as 520 or 0.52.
+  ``inf``, ``nan`` and numbers that overflow are not numbers.
+- Limits on what a sheet may hold: an XLSX is checked before it is opened (at most
+  `MAX_XLSX_UNPACKED` bytes unpacked in all, no part packed more than `MAX_PACK_RATIO` times);
+  the worksheet's own ``<dimension>`` is ignored (rows are read until the data ends); at most
+  `MAX_ROWS` rows are read from any sheet. A file over a limit is refused whole with a
+  `ParseError` that names the limit; so is a damaged XLSX (bad zip, bad XML, entity expansion).
 - Dates and times in a sheet are local (the reader's `tz`, China Standard Time by default);
   observations store UTC instants. Excel date cells, ``2026-08-03``, ``2026/8/3``,
   ``2026.8.3``, ``2026年8月3日``, ``20260803`` and any of them with a time (``09:30``,
@@ -49,6 +60,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from envwatch.errors import ParseError
+from envwatch.geo import CHINA_LAT, CHINA_LON, in_china
 from envwatch.sources.base import Reject, empty_observations
 
 __all__ = [
@@ -56,6 +68,10 @@ __all__ = [
     "CHINA_LON",
     "HEADER_SEARCH_ROWS",
     "IGNORED",
+    "MAX_PACK_RATIO",
+    "MAX_ROWS",
+    "MAX_XLSX_UNPACKED",
+    "MISSING_MARKS",
     "BadCell",
     "Column",
     "Lookup",
@@ -66,6 +82,7 @@ __all__ = [
     "as_frame",
     "check_now",
     "coordinates",
+    "decimal_comma",
     "decode",
     "future_date",
     "future_instant",
@@ -74,6 +91,7 @@ __all__ = [
     "is_missing",
     "load_json",
     "local_date",
+    "local_datetime",
     "local_instant",
     "measured",
     "norm",
@@ -84,6 +102,8 @@ __all__ = [
     "sheet_order",
     "squash",
     "text",
+    "UNITS",
+    "unit_factor",
     "unit_key",
     "words",
 ]
@@ -94,9 +114,6 @@ HEADER_SEARCH_ROWS = 20
 IGNORED = "_ignored"
 """Canonical key of columns that are known and deliberately ignored (序号, 填报人 ...)."""
 
-# China's extent with a margin: a point outside is a typo, swapped lon/lat or another country.
-CHINA_LON = (73.4, 135.1)
-CHINA_LAT = (3.8, 53.6)
 
 _COMMON_IGNORED = (
     "note",
@@ -121,11 +138,26 @@ _COMMON_IGNORED = (
     "照片",
     "现场照片",
 )
-_MISSING = {"", "-", "--", "—", "——", "/", "nan", "none", "null"}
+MISSING_MARKS = frozenset(
+    {"", "-", "--", "—", "——", "/", "nan", "none", "null", "na", "n/a", "#n/a"}
+)
+"""Cell texts (after width folding, lower case) that mean "not given" in every staff sheet."""
+_MISSING = MISSING_MARKS
+
+MAX_ROWS = 1_100_000
+"""Most rows read from one sheet (Excel's own limit is 1,048,576): a larger file is refused."""
+
+MAX_XLSX_UNPACKED = 200 * 1024 * 1024
+"""Most bytes an XLSX may unpack to, all parts together (a zip bomb is refused before it opens)."""
+
+MAX_PACK_RATIO = 200
+"""Most an XLSX part may be compressed (unpacked / packed size) when it unpacks to over 1 MB;
+real sheets compress 5-50 times."""
 _FOOTER = re.compile(r"^(注|说明|备注|填报|填表|审核|制表|联系人|联系电话|负责人)")
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _PLAIN = re.compile(rf"^{_NUM}$")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _BELOW = [
     re.compile(rf"^(?:<|≤|<=)\s*({_NUM})$"),
     re.compile(rf"^({_NUM})\s*l$", re.I),
@@ -199,11 +231,23 @@ def squash(value: Any) -> str:
 
 def is_missing(value: Any) -> bool:
     """True for an empty cell or one of the "not given" marks (``-``, ``/``, ``—`` ...)."""
+    if value is None:
+        return True
+    if isinstance(value, str):  # the common case, without NFKC
+        t = value.strip()
+        if len(t) > 4:  # longer than any mark, in any width
+            return False
+        if t.isascii() or unicodedata.is_normalized("NFKC", t):
+            return t.lower() in _MISSING
     return norm(value).lower() in _MISSING
 
 
 def number(value: Any) -> float | None:
-    """A plain number (``12``, ``0.5``, ``1,234.5``), else None."""
+    """A plain finite number (``12``, ``0.5``, ``1,234.5``, ``1e3``), else None.
+
+    A comma is a thousands separator only where it can be one (``1,234``); ``0,520`` is None
+    (see `decimal_comma`).
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -211,7 +255,21 @@ def number(value: Any) -> float | None:
     t = norm(value)
     if _THOUSANDS.match(t):
         t = t.replace(",", "")
-    return float(t) if _PLAIN.match(t) else None
+    if not _PLAIN.match(t):
+        return None
+    out = float(t)
+    return out if math.isfinite(out) else None
+
+
+def decimal_comma(value: Any) -> str | None:
+    """The reason to reject a cell written with a decimal comma (``0,520``), else None."""
+    t = norm(value)
+    if _DECIMAL_COMMA.match(t) and not _THOUSANDS.match(t):
+        return (
+            f"{t!r} has a comma that cannot separate thousands; write the decimal point as "
+            f"{t.replace(',', '.')!r} (or the whole number without the comma)"
+        )
+    return None
 
 
 def unit_key(unit: str) -> str:
@@ -237,6 +295,50 @@ def unit_key(unit: str) -> str:
     return u
 
 
+UNITS: dict[str, dict[str, float]] = {
+    "mg/L": {"mg/l": 1.0, "g/m3": 1.0, "ug/l": 1e-3, "ng/l": 1e-6, "g/l": 1e3},
+    "µg/m³": {"ug/m3": 1.0, "mg/m3": 1e3},
+    "mg/m³": {"mg/m3": 1.0, "ug/m3": 1e-3},
+    "m³/h": {
+        "m3/h": 1.0,
+        "t/h": 1.0,
+        "吨/h": 1.0,
+        "m3/d": 1 / 24,
+        "t/d": 1 / 24,
+        "吨/d": 1 / 24,
+        "l/s": 3.6,
+        "m3/s": 3600.0,
+        "m3/min": 60.0,
+        "l/min": 0.06,
+        "l/h": 0.001,
+    },
+    "count/L": {
+        "个/l": 1.0,
+        "mpn/l": 1.0,
+        "cfu/l": 1.0,
+        "count/l": 1.0,
+        "个/100ml": 10.0,
+        "mpn/100ml": 10.0,
+        "cfu/100ml": 10.0,
+    },
+    "uS/cm": {"us/cm": 1.0, "ms/m": 10.0},
+    "NTU": {"ntu": 1.0},
+    "cells/L": {"cells/l": 1.0, "个/l": 1.0, "万个/l": 1e4},
+    "degC": {"°c": 1.0, "degc": 1.0, "c": 1.0},
+    "1": {"无量纲": 1.0, "-": 1.0, "1": 1.0},
+}
+"""The one unit table of the staff sheets: canonical unit -> {unit as written, in `unit_key`
+form: factor to the canonical unit}. ``汞(µg/L)`` × 0.001 -> mg/L; ``流量(m³/d)`` ÷ 24 -> m³/h."""
+
+
+def unit_factor(written: str, canonical: str) -> float | None:
+    """The factor from a unit as written (``'μg/L'``, ``'m³/d'``) to `canonical` (a key of
+    `UNITS`); 1 when nothing is written; None when it does not convert."""
+    if not written:
+        return 1.0
+    return UNITS.get(canonical, {}).get(unit_key(written))
+
+
 class BadCell(Exception):
     """A cell that cannot be used; the message says what to write instead."""
 
@@ -254,10 +356,13 @@ def measured(raw: Any, *, below_detection: bool = True) -> tuple[float, str, str
     t = norm(raw)
     if t.lower() in _MISSING:
         return None
+    comma = decimal_comma(t)
+    if comma:
+        raise BadCell(comma)
     if below_detection:
         for pattern in _BELOW:
             m = pattern.match(t)
-            if m:
+            if m and math.isfinite(float(m.group(1))):
                 return float(m.group(1)) / 2, "below_detection", ""
         if _BARE_ND.match(t):
             raise BadCell(
@@ -265,7 +370,11 @@ def measured(raw: Any, *, below_detection: bool = True) -> tuple[float, str, str
                 "method's limit"
             )
     m = _WITH_UNIT.match(t)
-    if m and ("/" in m.group(2) or m.group(2).strip() in _UNIT_WORDS):
+    if (
+        m
+        and math.isfinite(float(m.group(1)))
+        and ("/" in m.group(2) or m.group(2).strip() in _UNIT_WORDS)
+    ):
         return float(m.group(1)), "", m.group(2).strip()
     hint = ", 0.01L or <0.01 for below detection," if below_detection else ""
     raise BadCell(f"{t!r} is not a number; write a number such as 0.12{hint} or leave it empty")
@@ -322,6 +431,13 @@ def _parse_local(value: Any) -> tuple[datetime | None, bool]:
         return datetime(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]), has_time
     except ValueError:  # 2026-02-30, 25:00 ...
         return None, False
+
+
+def local_datetime(value: Any) -> tuple[datetime | None, bool]:
+    """(naive local date-time, whether a time of day was written) of a date cell, else
+    (None, False). An Excel date-time, or text as in the module docstring; ``24:00`` is not a
+    time here (readers that accept it say so)."""
+    return _parse_local(value)
 
 
 def is_time_of_day(value: Any) -> bool:
@@ -402,9 +518,8 @@ def coordinates(lon_raw: Any, lat_raw: Any) -> tuple[float, float] | None:
     if lon is None or lat is None:
         bad = text(lon_raw) if lon is None else text(lat_raw)
         raise BadCell(f"{bad!r} is not a coordinate; write decimal degrees such as 121.7130")
-    inside = CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
-    if not inside:
-        swapped = CHINA_LON[0] <= lat <= CHINA_LON[1] and CHINA_LAT[0] <= lon <= CHINA_LAT[1]
+    if not in_china(lon, lat):
+        swapped = in_china(lat, lon)
         hint = "; longitude and latitude look swapped" if swapped else ""
         raise BadCell(
             f"({lon}, {lat}) is outside China (longitude {CHINA_LON[0]}-{CHINA_LON[1]}, "
@@ -642,9 +757,7 @@ def _columns(
         if key == IGNORED:
             continue
         if key is None:
-            pool = [k for k, v in lookup.items() if v != IGNORED]
-            close = difflib.get_close_matches(matched, pool, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = _column_hint(matched, lookup)
             rejects.append(
                 Reject(
                     location=where,
@@ -667,6 +780,24 @@ def _columns(
             continue
         columns[key] = Column(index=index, title=shown, key=key, unit=unit)
     return columns, rejects
+
+
+def _first_filled(cells: list[Any]) -> list[str]:
+    """The first two given cells of a row, as text (enough to tell blank and footer rows)."""
+    out: list[str] = []
+    for c in cells:
+        if not is_missing(c):
+            out.append(text(c))
+            if len(out) == 2:
+                break
+    return out
+
+
+def _column_hint(matched: str, lookup: Mapping[str, str]) -> str:
+    """`` (did you mean 'x'?)`` for an unknown column name, or ''."""
+    pool = [k for k, v in lookup.items() if v != IGNORED]
+    close = difflib.get_close_matches(matched, pool, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _keys(cells: list[Any], lookup: Mapping[str, str]) -> set[str]:
@@ -715,14 +846,14 @@ def _split(rows: list[tuple[int, list[Any]]], spec: _Spec, where: str = "") -> S
     columns, rejects = _columns(header, spec.lookup, header_row, "row")
     body: list[Row] = []
     for n, cells in rows[h + 1 :]:
-        filled = [text(c) for c in cells if not is_missing(c)]
+        filled = _first_filled(cells)
         if not filled or (len(filled) == 1 and _FOOTER.match(filled[0])):
             continue
         body.append(Row(number=n, cells=list(cells)))
     if not body:
         raise ParseError(
-            f"{spec.kind} {spec.name}: the header is on row {header_row} but no rows follow; "
-            "fill in the sheet"
+            f"{spec.kind} {spec.name}: no data rows (the header is on row {header_row} and "
+            "nothing follows); fill in the sheet, or export it again if it was cut off"
         )
     return Sheet(
         kind=spec.kind,
@@ -737,7 +868,13 @@ def _split(rows: list[tuple[int, list[Any]]], spec: _Spec, where: str = "") -> S
 def decode(payload: bytes, *, kind: str, name: str) -> str:
     """The payload as text: UTF-16 with a BOM, UTF-8 (BOM or not) or GBK/GB18030."""
     if payload[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return payload.decode("utf-16")
+        try:
+            return payload.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ParseError(
+                f"{kind} {name}: the file starts as UTF-16 text but is broken (cut off or "
+                "mixed encodings); export it again as 'CSV UTF-8' from Excel"
+            ) from None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return payload.decode(encoding)
@@ -761,6 +898,13 @@ Rows = list[tuple[int, list[Any]]]
 """Numbered rows of a sheet: (row number as staff see it in Excel, cells)."""
 
 
+def _too_many_rows(kind: str, name: str) -> ParseError:
+    return ParseError(
+        f"{kind} {name}: more than {MAX_ROWS:,} rows, the most one sheet may hold; split it "
+        "into several files (one per month, say)"
+    )
+
+
 def _csv_rows(payload: bytes, kind: str, name: str) -> Rows:
     content = decode(payload, kind=kind, name=name)
     first = next((line for line in content.splitlines() if line.strip()), "").lstrip()
@@ -776,7 +920,42 @@ def _csv_rows(payload: bytes, kind: str, name: str) -> Rows:
         )
     delimiter = max(",\t;", key=first.count)
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    return [(n, list(cells)) for n, cells in enumerate(reader, start=1)]
+    rows: Rows = []
+    try:
+        for n, cells in enumerate(reader, start=1):
+            if n > MAX_ROWS:
+                raise _too_many_rows(kind, name)
+            rows.append((n, cells))
+    except csv.Error as exc:
+        raise ParseError(
+            f"{kind} {name}: line {reader.line_num} is not CSV ({exc}); export the sheet again"
+        ) from None
+    return rows
+
+
+def _check_zip(payload: bytes, kind: str, name: str) -> None:
+    """Refuse an XLSX that is not a zip, or that would unpack to more than the limits allow."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ParseError(
+            f"{kind} {name}: not a readable XLSX file (damaged zip: {exc}); open it in Excel "
+            "and save it again as .xlsx or CSV"
+        ) from None
+    total = sum(m.file_size for m in members)
+    if total > MAX_XLSX_UNPACKED:
+        raise ParseError(
+            f"{kind} {name}: the XLSX unpacks to {total / 2**20:,.0f} MB, over the limit of "
+            f"{MAX_XLSX_UNPACKED / 2**20:,.0f} MB; split it into smaller files or save it as CSV"
+        )
+    for m in members:
+        if m.file_size > 2**20 and m.file_size > MAX_PACK_RATIO * max(m.compress_size, 1):
+            raise ParseError(
+                f"{kind} {name}: part {m.filename!r} of the XLSX is packed "
+                f"{m.file_size // max(m.compress_size, 1):,} times, over the limit of "
+                f"{MAX_PACK_RATIO} (a zip bomb?); save the sheet again from Excel"
+            )
 
 
 def _xlsx_rows(
@@ -784,26 +963,51 @@ def _xlsx_rows(
 ) -> tuple[Rows, str]:
     from openpyxl import load_workbook
 
+    _check_zip(payload, kind, name)
     try:
         book = load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise ParseError(
-            f"{kind} {name}: not a readable XLSX file ({type(exc).__name__}); open "
-            "it in Excel and save it again as .xlsx or CSV"
-        ) from None
+    except Exception as exc:  # openpyxl raises anything on a damaged file
+        raise _damaged(kind, name, exc) from None
     try:
         titles: list[str] = []
         for ws in book.worksheets:
             titles.append(repr(ws.title))
-            rows = [
-                (n, list(values))
-                for n, values in enumerate(ws.iter_rows(values_only=True), start=1)
-            ]
+            rows = _worksheet_rows(ws, kind, name)
             if has_header(rows):
                 return rows, ""
         return [], f" of any sheet ({', '.join(titles)})"
+    except ParseError:
+        raise
+    except Exception as exc:  # bad XML, forbidden entities, bad cell values ...
+        raise _damaged(kind, name, exc) from None
     finally:
         book.close()
+
+
+def _worksheet_rows(ws: Any, kind: str, name: str) -> Rows:
+    """The rows of a read-only worksheet, its ``<dimension>`` ignored, trailing blanks cut."""
+    if hasattr(ws, "reset_dimensions"):  # chart sheets have none
+        ws.reset_dimensions()  # never trust <dimension>: A1:N2 over 20 rows, A1:XFD1048576 ...
+    rows: Rows = []
+    if not hasattr(ws, "iter_rows"):
+        return rows
+    for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        if n > MAX_ROWS:
+            raise _too_many_rows(kind, name)
+        cells = list(values)
+        while cells and cells[-1] is None:
+            cells.pop()
+        rows.append((n, cells))
+    return rows
+
+
+def _damaged(kind: str, name: str, exc: BaseException) -> ParseError:
+    detail = " ".join(str(exc).split())[:120]
+    why = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return ParseError(
+        f"{kind} {name}: not a readable XLSX file ({why}); open it in Excel and save it "
+        "again as .xlsx or CSV"
+    )
 
 
 def table_rows(
@@ -843,7 +1047,30 @@ def read_sheet(
     rows, where = table_rows(
         payload, kind=kind, name=name, has_header=lambda r: _find_header(r, spec)[0] is not None
     )
-    return _split(rows, spec, where)
+    table = _split(rows, spec, where)
+    if payload[:4] != b"PK\x03\x04" and not payload.rstrip(b"\0").endswith((b"\n", b"\r")):
+        _cut_last_row(table)
+    return table
+
+
+def _cut_last_row(table: Sheet) -> None:
+    """A CSV that ends without a newline inside a row that lacks columns was cut off: that row
+    is rejected naming the columns it lacks (a ParseError when it was the only row)."""
+    last = table.rows[-1]
+    lacking = [c.title for c in table.columns.values() if c.index >= len(last.cells)]
+    if not lacking:
+        return
+    what = f"the file ends in the middle of row {last.number} (no {', '.join(lacking)})"
+    if len(table.rows) == 1:
+        raise table.error(f"{what}, its only data row; export the file again")
+    table.rows.pop()
+    table.rejects.append(
+        Reject(
+            location=f"row {last.number}",
+            reason=f"{what}; the row was skipped: export the file again if it was cut off",
+            raw=table.raw(last),
+        )
+    )
 
 
 def read_records(
@@ -883,9 +1110,7 @@ def read_records(
         if key == IGNORED:
             continue
         if key is None:
-            pool = [a for a, v in columns.items() if v != IGNORED]
-            close = difflib.get_close_matches(matched, pool, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = _column_hint(matched, columns)
             rejects.append(
                 Reject(
                     location="header",
@@ -931,6 +1156,10 @@ def load_json(payload: bytes, *, kind: str, name: str) -> Any:
             f"{kind} {name}: broken JSON at line {exc.lineno}, column {exc.colno} "
             f"({exc.msg}); export the file again"
         ) from None
+    except RecursionError:
+        raise ParseError(
+            f"{kind} {name}: JSON nested too deeply to be a sheet or GeoJSON; export it again"
+        ) from None
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -948,6 +1177,10 @@ def observations(
     if not records:
         return frame
     site_id, parameter, when, value, unit, flag = zip(*records, strict=True)
+    # a sheet repeats few instants: convert each once
+    instants: dict[datetime, int] = {}
+    codes = [instants.setdefault(w, len(instants)) for w in when]
+    stamps = pd.to_datetime(list(instants), utc=True).as_unit("ns")
     return pd.DataFrame(
         {
             "site_id": pd.Series(site_id, dtype=object),
@@ -956,7 +1189,7 @@ def observations(
                 [averaging] * len(records) if isinstance(averaging, str) else list(averaging),
                 dtype=object,
             ),
-            "period_end": pd.to_datetime(list(when), utc=True).as_unit("ns"),
+            "period_end": stamps.take(codes),
             "value": pd.Series(value, dtype="float64"),
             "unit": pd.Series(unit, dtype=object),
             "flag": pd.Series(flag, dtype=object),

@@ -27,6 +27,7 @@ All functions are vectorised (numpy, pandas groupby); nothing loops over rows in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -44,6 +45,9 @@ from envwatch.standards.aqi import (
 __all__ = [
     "CATEGORY_COLUMNS",
     "DEFAULT_DENOMINATORS",
+    "FIGURE_CATEGORIES",
+    "FIGURE_DECIMALS",
+    "FIGURE_POLLUTANTS",
     "LIMITS_24H",
     "LIMITS_ANNUAL",
     "MIN_HOURS_24H",
@@ -53,8 +57,11 @@ __all__ = [
     "limit_phase",
     "natural_day",
     "percentile",
+    "period_figures",
     "period_stats",
+    "rank_areas",
     "rank_districts",
+    "round_figures",
 ]
 
 MEAN_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co")
@@ -220,6 +227,55 @@ def daily_stats(hourly: pd.DataFrame) -> pd.DataFrame:
     """
     if len(hourly) == 0:
         return _empty_daily()
+    layout = _station_day_layout(hourly)
+    n_days = len(layout.keys)
+
+    def grid(col: str) -> npt.NDArray[np.float64]:
+        g = np.full(n_days * 24, np.nan)
+        g[layout.cell] = _float_column(hourly, col)
+        return g.reshape(n_days, 24)
+
+    out: dict[str, Any] = {"site_id": layout.site_ids, "date": layout.dates}
+    counts: dict[str, Any] = {}
+    for p in MEAN_POLLUTANTS:
+        g = grid(p)
+        present = ~np.isnan(g)
+        n = present.sum(axis=1)
+        total = np.where(present, g, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[p] = np.where(n >= MIN_HOURS_24H, total / n, np.nan)
+        counts[f"n_{p}"] = n
+    out.update(_o3_daily(grid("o3")))
+    out.update(counts)
+    frame = pd.DataFrame(out)
+    frame = frame[[c for c in _DAILY_ORDER if c in frame.columns]]
+    return _with_aqi(frame, frame["date"].to_numpy())
+
+
+_DAILY_ORDER = (
+    "site_id",
+    "date",
+    *MEAN_POLLUTANTS,
+    "o3_1h_max",
+    "o3_8h_max",
+    *(f"n_{p}" for p in MEAN_POLLUTANTS),
+    "n_o3",
+    "n_o3_8h",
+)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each station-hour goes in a (station-day × 24 hour slots) grid."""
+
+    site_ids: Any  # per station-day
+    dates: npt.NDArray[np.datetime64]  # per station-day
+    keys: npt.NDArray[np.int64]  # sorted station-day keys
+    cell: npt.NDArray[np.int64]  # per input row: station-day index × 24 + hour slot
+
+
+def _station_day_layout(hourly: pd.DataFrame) -> _Layout:
+    """Validate the hour labels and lay station-hours out by station-day and hour slot."""
     times = pd.DatetimeIndex(hourly["time_local"])
     if times.tz is not None:
         times = times.tz_convert("Asia/Shanghai").tz_localize(None)
@@ -246,43 +302,30 @@ def daily_stats(hourly: pd.DataFrame) -> pd.DataFrame:
     rank[order] = np.arange(len(order))
     key_id = rank[key_id]
     keys = np.asarray(keys)[order]
-    n_days = len(keys)
 
     cell = key_id.astype(np.int64) * 24 + slot
-    per_cell = np.bincount(cell, minlength=n_days * 24)
+    per_cell = np.bincount(cell, minlength=len(keys) * 24)
     if (per_cell > 1).any():
         dup = int(np.flatnonzero(per_cell > 1)[0])
         raise ValueError(
             f"daily_stats: {int((per_cell > 1).sum())} station-hours appear more than once, "
             f"e.g. site {site_uniques[keys[dup // 24] // span]!r} at hour slot {dup % 24 + 1}"
         )
+    return _Layout(
+        site_ids=site_uniques.take(keys // span),
+        dates=(np.int64(day_min) + keys % span).astype("datetime64[D]"),
+        keys=keys,
+        cell=cell,
+    )
 
-    def grid(col: str) -> npt.NDArray[np.float64]:
-        g = np.full(n_days * 24, np.nan)
-        g[cell] = _float_column(hourly, col)
-        return g.reshape(n_days, 24)
 
-    out: dict[str, Any] = {
-        "site_id": site_uniques.take(keys // span),
-        "date": (np.int64(day_min) + keys % span).astype("datetime64[D]"),
-    }
-    counts: dict[str, Any] = {}
-    for p in MEAN_POLLUTANTS:
-        g = grid(p)
-        present = ~np.isnan(g)
-        n = present.sum(axis=1)
-        total = np.where(present, g, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[p] = np.where(n >= MIN_HOURS_24H, total / n, np.nan)
-        counts[f"n_{p}"] = n
-
-    o3 = grid("o3")
+def _o3_daily(o3: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """O3 daily maximum 1-h and MDA8 (with their counts) from a (days × 24) grid of 1-h O3."""
     present = ~np.isnan(o3)
     n_o3 = present.sum(axis=1)
     filled = np.where(present, o3, 0.0)
     o3_max = np.where(present, o3, -np.inf).max(axis=1)
     o3_max_ok = (n_o3 >= MIN_HOURS_24H) | (round_half_even(o3_max) > LIMITS_24H["2012"]["o3_1h"])
-    out["o3_1h_max"] = np.where(np.isfinite(o3_max) & o3_max_ok, o3_max, np.nan)
 
     # 8-h values labelled 08:00 … 24:00: windows over slots j … j+7 for j = 0 … 16; none of
     # them reaches into the previous natural day.
@@ -294,13 +337,12 @@ def daily_stats(hourly: pd.DataFrame) -> pd.DataFrame:
     n_8h = win_ok.sum(axis=1)
     mda8 = win_mean.max(axis=1)
     mda8_ok = (n_8h >= MIN_O3_8H_VALUES) | (round_half_even(mda8) > LIMITS_24H["2012"]["o3_8h"])
-    out["o3_8h_max"] = np.where(np.isfinite(mda8) & mda8_ok, mda8, np.nan)
-    out.update(counts)
-    out["n_o3"] = n_o3
-    out["n_o3_8h"] = n_8h
-
-    frame = pd.DataFrame(out)
-    return _with_aqi(frame, frame["date"].to_numpy())
+    return {
+        "o3_1h_max": np.where(np.isfinite(o3_max) & o3_max_ok, o3_max, np.nan),
+        "o3_8h_max": np.where(np.isfinite(mda8) & mda8_ok, mda8, np.nan),
+        "n_o3": n_o3,
+        "n_o3_8h": n_8h,
+    }
 
 
 def _empty_daily() -> pd.DataFrame:
@@ -475,12 +517,32 @@ def period_stats(
         out[f"{name}_p{p}"] = g[col].quantile(p / 100)
     out = out.join(_validity(d, keys, groups, start_ts, end_ts))
 
+    flags = _day_flags(d, valid.to_numpy(), aqi)
+    exceed, multiples = _exceedances(d)
+    grouper = [d[k] for k in keys]
+    sums = pd.concat([flags, exceed], axis=1).groupby(grouper, sort=True, observed=True).sum()
+    out = out.join(sums.rename(columns={"good": "good_days", "polluted": "polluted_days"}))
+    out = out.join(multiples.groupby(grouper, sort=True, observed=True).mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["good_day_ratio"] = out["good_days"] / out["n_valid_days"].replace(0, np.nan) * 100
+    out = _with_comprehensive_index(out, rules_end, denominators)
+    out["period_start"] = start_ts
+    out["period_end"] = end_ts
+    out["rules"] = rules_end
+    return out.reset_index()
+
+
+def _day_flags(
+    d: pd.DataFrame, valid: npt.NDArray[np.bool_], aqi: npt.NDArray[np.floating[Any]]
+) -> pd.DataFrame:
+    """Per day: good, polluted, its category (`CATEGORY_COLUMNS`) and the pollutants leading
+    it (days_primary_<p>, polluted_days_pm25, polluted_days_o3); valid days only."""
     flags = pd.DataFrame(index=d.index)
     flags["good"] = valid & (aqi <= 100)
     flags["polluted"] = valid & (aqi > 100)
     category = pd.Categorical(d["category"], categories=CATEGORIES).codes
     for i, cat in enumerate(CATEGORIES):
-        flags[CATEGORY_COLUMNS[cat]] = valid.to_numpy() & (category == i)
+        flags[CATEGORY_COLUMNS[cat]] = valid & (category == i)
     # Primary pollutants are few distinct labels: test each label once, then map the codes.
     primary = pd.Categorical(d["primary_pollutant"].astype(object).fillna(""))
     labels = [str(c).split(",") for c in primary.categories]
@@ -497,33 +559,63 @@ def period_stats(
             hit = np.array([any(t.startswith("O3") for t in lab) for lab in labels] + [False])
         else:
             hit = np.array([code in lab for lab in labels] + [False])
-        led[code] = valid.to_numpy() & hit[primary.codes]  # code -1 -> the appended False
+        led[code] = valid & hit[primary.codes]  # code -1 -> the appended False
         flags[f"days_primary_{name}"] = led[code]
     flags["polluted_days_pm25"] = flags["polluted"] & led["PM2.5"]
     flags["polluted_days_o3"] = flags["polluted"] & led["O3"]
+    return flags
 
+
+def _daily_limit(phase: npt.NDArray[np.str_], name: str) -> npt.NDArray[np.float64]:
+    """The daily limit of `name` (`LIMITS_24H`) for each day's limit phase."""
+    out = np.full(len(phase), np.nan)
+    for key, limits in LIMITS_24H.items():
+        out[phase == key] = limits[name]
+    return out
+
+
+def _exceedances(d: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per day and pollutant: exceed_days_<p> (the value, rounded as the standard rounds it,
+    above the daily limit of the day's phase) and exceed_multiple_<p> ((C − S)/S, else NaN)."""
     phase = limit_phase(d["date"].to_numpy()) if len(d) else np.array([], dtype="<U4")
+    exceed = pd.DataFrame(index=d.index)
     multiples = pd.DataFrame(index=d.index)
     for name, col in _EXCEEDANCE.items():
-        limit = (
-            pd.Series(phase)
-            .map({k: v[name] for k, v in LIMITS_24H.items()})
-            .to_numpy(dtype=np.float64)
-        )
+        limit = _daily_limit(phase, name)
         value = round_half_even(_float_column(d, col), 1 if name == "co" else 0)
         with np.errstate(invalid="ignore"):
             over = value > limit
-        flags[f"exceed_days_{name}"] = over
+        exceed[f"exceed_days_{name}"] = over
         multiples[f"exceed_multiple_{name}"] = np.where(over, (value - limit) / limit, np.nan)
-    sums = flags.groupby([d[k] for k in keys], sort=True, observed=True).sum()
-    out = out.join(sums.rename(columns={"good": "good_days", "polluted": "polluted_days"}))
-    out = out.join(multiples.groupby([d[k] for k in keys], sort=True, observed=True).mean())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["good_day_ratio"] = out["good_days"] / out["n_valid_days"].replace(0, np.nan) * 100
+    return exceed, multiples
 
-    si = dict(DEFAULT_DENOMINATORS.get(rules_end, _DENOMINATORS_2012))
+
+_INDEX_FIGURES = {
+    "so2": "so2",
+    "no2": "no2",
+    "pm10": "pm10",
+    "pm25": "pm25",
+    "co": "co_p95",
+    "o3": "o3_8h_p90",
+}
+"""Denominator name -> `period_figures` column of the six terms of the composite index."""
+
+
+def _denominators(
+    rules: str, denominators: Mapping[str, Mapping[str, float]] | None
+) -> dict[str, float]:
+    """The index denominators Si of a rule set, `DEFAULT_DENOMINATORS` updated by the caller's."""
+    si = {k: float(v) for k, v in DEFAULT_DENOMINATORS.get(rules, _DENOMINATORS_2012).items()}
     if denominators is not None:
-        si.update(denominators.get(rules_end, {}))
+        si.update({k: float(v) for k, v in denominators.get(rules, {}).items()})
+    return si
+
+
+def _with_comprehensive_index(
+    out: pd.DataFrame, rules: str, denominators: Mapping[str, Mapping[str, float]] | None
+) -> pd.DataFrame:
+    """Add ci_<p>, comprehensive_index and comprehensive_index_valid (Si of `rules`)."""
+    si = _denominators(rules, denominators)
     components = {
         "so2": "so2_mean",
         "no2": "no2_mean",
@@ -537,10 +629,7 @@ def period_stats(
     out["comprehensive_index"] = out[[f"ci_{n}" for n in components]].sum(axis=1, skipna=False)
     ci_valid_cols = ["so2_valid", "no2_valid", "pm10_valid", "pm25_valid", "co_valid"]
     out["comprehensive_index_valid"] = out[ci_valid_cols].all(axis=1) & out["o3_8h_valid"]
-    out["period_start"] = start_ts
-    out["period_end"] = end_ts
-    out["rules"] = rules_end
-    return out.reset_index()
+    return out
 
 
 # --------------------------------------------------------------------------- districts
@@ -614,6 +703,197 @@ def rank_districts(district_period: pd.DataFrame, all_districts: Sequence[str]) 
         "comprehensive_index",
         "rank_comprehensive_index",
         "n_valid_days",
+        "no_data",
+    ]
+    return out[cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- bulletin figures
+
+FIGURE_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
+"""Pollutant keys of the exceedance and primary-pollutant day counts of `period_figures`
+(``o3`` covers the MDA8 and, under the 2012 rules, the daily maximum 1-h value)."""
+
+FIGURE_CATEGORIES = {
+    "优": "excellent",
+    "良": "good",
+    "轻度污染": "light",
+    "中度污染": "moderate",
+    "重度污染": "heavy",
+    "严重污染": "severe",
+}
+"""Output column of `period_figures` for the days of each AQI category."""
+
+FIGURE_DECIMALS = {
+    "good_day_ratio": 1,
+    "pm25": 0,
+    "pm10": 0,
+    "so2": 0,
+    "no2": 0,
+    "co_p95": 1,
+    "o3_8h_p90": 0,
+    "comprehensive_index": 2,
+}
+"""How the bulletins publish each figure: decimals after GB/T 8170 rounding (half to even)."""
+
+
+def period_figures(
+    daily: pd.DataFrame,
+    start: date | str | pd.Timestamp,
+    end: date | str | pd.Timestamp,
+    *,
+    by: str | Sequence[str] = "area",
+    denominators: Mapping[str, Mapping[str, float]] | None = None,
+    rounded: bool = True,
+    index_from_published: bool = False,
+) -> pd.DataFrame:
+    """Period figures as the monthly and annual bulletins publish them (HJ 663, HJ 633).
+
+    `daily` holds daily values (an area's or a station's: pm25, pm10, so2, no2, co, o3_8h_max,
+    o3_1h_max at full precision, µg/m³, CO mg/m³; aqi, category, primary_pollutant, valid);
+    `by` names the group column(s). Returns one row per group with data in start … end
+    (local dates, both included):
+
+    - n_days: calendar days of the period; n_valid_days: days with a valid daily AQI;
+    - excellent, good, light, moderate, heavy, severe: valid days per AQI category;
+    - good_day_ratio: (excellent + good) ÷ n_valid_days × 100 (%), NaN without valid days;
+    - pm25, pm10, so2, no2: means of the daily values; co_p95: 95th percentile of daily CO;
+      o3_8h_p90: 90th percentile of MDA8 (HJ 663 A.6, `percentile`);
+    - comprehensive_index: Σ Ci/Si of those six (Si of the rule set in force at `end`,
+      `DEFAULT_DENOMINATORS` updated by `denominators`);
+    - exceedance_<p>: days whose daily value exceeds the daily limit in force that day
+      (`LIMITS_24H`, the value rounded as the standard rounds it; o3: MDA8, or under 2012 the
+      daily maximum 1-h value); primary_<p>: valid days whose primary pollutants include p,
+      for p in `FIGURE_POLLUTANTS`;
+    - n_pm25: days with a valid PM2.5 value; polluted_days_pm25, polluted_days_o3: days with
+      AQI > 100 led by PM2.5 / by O3;
+    - validity_note: the HJ 663 month/year coverage rules that are not met ('' when all are).
+
+    With `rounded` (the default) every figure is rounded once, from full precision, as the
+    bulletins publish it (`FIGURE_DECIMALS`, GB/T 8170 half to even): ratios to 0.1 %,
+    concentrations to integers, CO to 0.1 mg/m³, the index to 0.01. Missing stays NaN.
+    `index_from_published` computes the index from the six published (rounded) figures
+    instead of from full precision, for comparison with bulletins that do so.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    start_ts = pd.Timestamp(start).normalize()
+    end_ts = pd.Timestamp(end).normalize()
+    stats = period_stats(daily, start_ts, end_ts, by=keys, denominators=denominators)
+    out = stats[keys].copy()
+    out["n_days"] = int((end_ts - start_ts).days) + 1
+    out["n_valid_days"] = stats["n_valid_days"].astype(np.int64)
+    for cat, column in CATEGORY_COLUMNS.items():
+        out[FIGURE_CATEGORIES[cat]] = stats[column].astype(np.int64)
+    good = (out["excellent"] + out["good"]).to_numpy(dtype=np.float64)
+    valid = out["n_valid_days"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["good_day_ratio"] = np.where(valid > 0, good / valid * 100, np.nan)
+    for p in ("pm25", "pm10", "so2", "no2"):
+        out[p] = stats[f"{p}_mean"].astype(np.float64)
+    out["co_p95"] = stats["co_p95"].astype(np.float64)
+    out["o3_8h_p90"] = stats["o3_8h_p90"].astype(np.float64)
+    out["comprehensive_index"] = stats["comprehensive_index"].astype(np.float64)
+    if index_from_published:
+        si = _denominators(str(stats["rules"].iloc[0]) if len(stats) else "2012", denominators)
+        published = round_figures(out)
+        out["comprehensive_index"] = sum(
+            published[col] / si[name] for name, col in _INDEX_FIGURES.items()
+        )
+    out["exceedance_o3"] = _o3_exceedance_days(daily, start_ts, end_ts, keys, stats)
+    for p in FIGURE_POLLUTANTS:
+        if p != "o3":
+            out[f"exceedance_{p}"] = stats[f"exceed_days_{p}"].astype(np.int64)
+        out[f"primary_{p}"] = stats[f"days_primary_{p}"].astype(np.int64)
+    out = out[
+        [
+            *keys,
+            "n_days",
+            "n_valid_days",
+            *FIGURE_CATEGORIES.values(),
+            *FIGURE_DECIMALS,
+            *(f"exceedance_{p}" for p in FIGURE_POLLUTANTS),
+            *(f"primary_{p}" for p in FIGURE_POLLUTANTS),
+        ]
+    ]
+    out["n_pm25"] = stats["n_pm25"].astype(np.int64)
+    out["polluted_days_pm25"] = stats["polluted_days_pm25"].astype(np.int64)
+    out["polluted_days_o3"] = stats["polluted_days_o3"].astype(np.int64)
+    out["validity_note"] = stats["validity_note"].to_numpy(dtype=object)
+    return round_figures(out) if rounded else out
+
+
+def _o3_exceedance_days(
+    daily: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    keys: list[str],
+    stats: pd.DataFrame,
+) -> npt.NDArray[np.int64]:
+    """Days per group whose MDA8 or (2012 rules) daily maximum 1-h O3 exceeds its limit."""
+    dates = pd.DatetimeIndex(daily["date"])
+    d = daily.loc[(dates >= start) & (dates <= end)]
+    if d.empty:
+        return np.zeros(len(stats), dtype=np.int64)
+    day = pd.DatetimeIndex(d["date"]).values
+    phase = limit_phase(day)
+    rules = ruleset_for(day)
+    over = np.zeros(len(d), dtype=bool)
+    for name, col in (("o3_8h", "o3_8h_max"), ("o3_1h", "o3_1h_max")):
+        limit = _daily_limit(phase, name)
+        value = round_half_even(_float_column(d, col))
+        with np.errstate(invalid="ignore"):
+            hit = value > limit
+        over |= hit if name == "o3_8h" else hit & (rules == "2012")
+    counts = pd.Series(over, index=d.index).groupby([d[k] for k in keys], observed=True).sum()
+    index = pd.MultiIndex.from_frame(stats[keys]) if len(keys) > 1 else pd.Index(stats[keys[0]])
+    return np.asarray(counts.reindex(index, fill_value=0), dtype=np.int64)
+
+
+def round_figures(figures: pd.DataFrame) -> pd.DataFrame:
+    """Round the columns of `FIGURE_DECIMALS` once, half to even, as the bulletins publish them."""
+    out = figures.copy()
+    for col, decimals in FIGURE_DECIMALS.items():
+        if col in out.columns:
+            out[col] = round_half_even(out[col].to_numpy(dtype=np.float64), decimals)
+    return out
+
+
+def rank_areas(figures: pd.DataFrame, areas: Sequence[str], *, by: str = "area") -> pd.DataFrame:
+    """Rank areas by good-day ratio (higher first) and comprehensive index (lower first).
+
+    `figures` is `period_figures` output (rounded: areas equal as published share a rank).
+    Every area of `areas` gets a row, in that order of listing, and so does any other area in
+    `figures`. Competition ranking ("1224"): ties share the better rank and the next rank skips.
+    An area without valid days is listed with ``no_data`` and not ranked; one without a
+    comprehensive index is not ranked by it. Returns `by`, n_valid_days, good_day_ratio,
+    rank_good_day_ratio, comprehensive_index, rank_comprehensive_index (Int64), pm25 and
+    no_data, ordered by good-day rank, then index rank, then the order of `areas`.
+    """
+    fig = figures.set_index(by)
+    names = list(dict.fromkeys([*areas, *fig.index]))
+    out = pd.DataFrame(index=pd.Index(names, name=by))
+    out["n_valid_days"] = fig["n_valid_days"].reindex(out.index).fillna(0).astype(np.int64)
+    out["no_data"] = out["n_valid_days"] == 0
+    for col in ("good_day_ratio", "comprehensive_index", "pm25"):
+        out[col] = fig[col].reindex(out.index).astype(np.float64).where(~out["no_data"])
+    out["rank_good_day_ratio"] = (
+        out["good_day_ratio"].rank(ascending=False, method="min").astype("Int64")
+    )
+    out["rank_comprehensive_index"] = (
+        out["comprehensive_index"].rank(ascending=True, method="min").astype("Int64")
+    )
+    out["_order"] = np.arange(len(out))
+    out = out.reset_index().sort_values(
+        ["rank_good_day_ratio", "rank_comprehensive_index", "_order"], na_position="last"
+    )
+    cols = [
+        by,
+        "n_valid_days",
+        "good_day_ratio",
+        "rank_good_day_ratio",
+        "comprehensive_index",
+        "rank_comprehensive_index",
+        "pm25",
         "no_data",
     ]
     return out[cols].reset_index(drop=True)

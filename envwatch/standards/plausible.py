@@ -96,7 +96,7 @@ def outside(parameters: pd.Series, values: np.ndarray, units: pd.Series) -> np.n
     `parameters` and `units` are aligned with `values`; indicator parameters (not in `RANGES`)
     are judged by their unit.
     """
-    codes, names = pd.factorize(parameters.to_numpy(), use_na_sentinel=False)
+    codes, names = pd.factorize(parameters, use_na_sentinel=False)
     known = [RANGES.get(str(n)) for n in names]
     lo = np.array([r.lo if r else np.nan for r in known], dtype="float64")[codes]
     hi = np.array([r.hi if r else np.nan for r in known], dtype="float64")[codes]

@@ -153,7 +153,7 @@ def test_bad_rows_are_rejected_with_what_to_fix_and_good_rows_land() -> None:
         (b"", "is empty"),
         (b"<!doctype html><html><body>404</body></html>", "HTML or XML page"),
         ("名称,地址\n示例,路\n".encode(), "has no cell_type"),
-        ("名称,类型,状态\n".encode(), "no rows follow"),
+        ("名称,类型,状态\n".encode(), "no data rows"),
     ],
 )
 def test_unusable_sheets_raise_parse_error(payload: bytes, message: str) -> None:

@@ -263,7 +263,7 @@ def test_indicators_from_the_config_as_a_list_of_mappings() -> None:
         (b"", "is empty"),
         ("<html><body>系统维护中</body></html>".encode(), "HTML or XML page"),
         ("指标名称,数值\n危险废物利用处置率,100\n".encode(), "has no period"),
-        ("指标名称,统计期,数值\n".encode(), "no rows follow"),
+        ("指标名称,统计期,数值\n".encode(), "no data rows"),
     ],
 )
 def test_unusable_sheets_raise_parse_error(payload: bytes, message: str) -> None:
@@ -295,3 +295,13 @@ def test_the_example_sheet_reads_cleanly() -> None:
     assert year["hazardous_waste_generated"] == pytest.approx(36200.0)  # 3.62 万吨
     month = obs[obs.averaging == "month"]
     assert set(month.period_end) == {pd.Timestamp("2019-01-31T16:00Z")}  # 2019-01
+
+
+def test_a_decimal_comma_is_refused_naming_the_cell() -> None:
+    reading = read(
+        '指标名称,统计期,数值\n危险废物利用处置率,2018年,"99,5"\n危险废物产生量,2018年,"1,234.5"\n'
+    )
+    [reject] = reading.rejects
+    assert reject.location.startswith("row 2") and reject.raw == "99,5"
+    assert "'99.5'" in reject.reason
+    assert reading.observations.value.tolist() == [1234.5]

@@ -171,13 +171,13 @@ def test_bad_cells_name_row_and_column_and_the_rest_of_the_row_lands() -> None:
     reading = read(sheet)
     got = {(r.location, r.raw) for r in reading.rejects}
     assert got == {
-        ("row 2, pH", "15"),
         ("row 2, 氨氮(mg/L)", "0.4O"),
         ("row 2, 总磷(mg/L)", "-0.1"),
         ("row 3, 采样时间", "8/3"),
     }
     assert all(r.reason for r in reading.rejects)
-    assert reading.observations.empty
+    # pH 15 is a number: the reader passes it on, the central plausibility check refuses it
+    assert values(reading) == {("浙江省/大嵩", "ph"): (15.0, "")}
 
 
 def test_empty_and_dash_cells_are_not_measured() -> None:
@@ -189,8 +189,8 @@ def test_unknown_columns_are_reported_once_and_ignored() -> None:
     sheet = "section,sampled_at,颜色,总憐,nh3n,备注\n大嵩,2026-08-03,红,0.1,0.4,x\n大嵩,2026-09-03,蓝,0.1,0.5,\n"
     reading = read(sheet)
     assert [(r.location, r.raw) for r in reading.rejects] == [
-        ("header", "颜色"),
-        ("header", "总憐"),
+        ("row 1 (header)", "颜色"),
+        ("row 1 (header)", "总憐"),
     ]
     assert "did you mean '总磷'" in reading.rejects[1].reason
     assert len(reading.observations) == 2
@@ -199,7 +199,7 @@ def test_unknown_columns_are_reported_once_and_ignored() -> None:
 def test_a_unit_that_is_not_understood_drops_the_column() -> None:
     reading = read("section,sampled_at,总磷(g),nh3n\n大嵩,2026-08-03,0.1,0.4\n")
     [reject] = reading.rejects
-    assert reject.location == "header" and "mg/l" in reject.reason
+    assert reject.location == "row 1 (header)" and "mg/l" in reject.reason
     assert list(values(reading)) == [("浙江省/大嵩", "nh3n")]
 
 
@@ -322,3 +322,59 @@ def test_the_two_example_sheets_hold_the_same_data() -> None:
     key = ["site_id", "parameter", "period_end"]
     csv_obs, xlsx_obs = (r.observations.sort_values(key).reset_index(drop=True) for r in read_)
     pd.testing.assert_frame_equal(csv_obs, xlsx_obs, check_exact=False, rtol=1e-12)
+
+
+# --- one staff-sheet reader: the rules every sheet shares (issues 15 and 16) ---------------
+
+
+@pytest.mark.parametrize("cell", ["", "-", "--", "—", "——", "/", "null", "NA", "N/A", "nan"])
+def test_every_not_given_mark_means_not_measured(cell: str) -> None:
+    reading = read(f"section,sampled_at,tp,nh3n\n大嵩,2026-08-03,{cell},0.4\n")
+    assert reading.rejects == []
+    assert values(reading) == {("浙江省/大嵩", "nh3n"): (0.4, "")}
+
+
+def test_thousands_separator_is_read_and_a_decimal_comma_is_refused_naming_the_cell() -> None:
+    reading = read('section,sampled_at,fcoli,nh3n\n大嵩,2026-08-03,"1,234.5","0,520"\n')
+    assert values(reading) == {("浙江省/大嵩", "fcoli"): (1234.5, "")}
+    [reject] = reading.rejects
+    assert (reject.location, reject.raw) == ("row 2, nh3n", "0,520")
+    assert "'0.520'" in reject.reason
+
+
+def test_a_sampling_time_after_now_is_rejected_by_row() -> None:
+    now = datetime.fromisoformat("2026-08-10T00:00:00+00:00")
+    sheet = "section,sampled_at,nh3n\n大嵩,2026-08-03,0.4\n大嵩,2099-08-03,0.5\n大嵩,2026-08-10 08:30,0.6\n"
+    reading = read(sheet, now=now)
+    assert [r.location for r in reading.rejects] == ["row 3, sampled_at"]
+    assert "2099-08-03 00:00 is in the future" in reading.rejects[0].reason
+    # 08:30 CST is 00:30 UTC: within the hour's grace for clocks
+    assert len(reading.observations) == 2
+
+
+def test_header_only_and_truncated_sheets_are_not_a_silent_success() -> None:
+    with pytest.raises(ParseError, match="no data rows") as err:
+        read("断面名称,采样时间,氨氮,总磷\n")
+    assert "sheet.csv" in str(err.value)
+    cut = read("断面名称,采样时间,氨氮,总磷\n大嵩,2026-08-03,0.4,0.1\n大嵩,2026-09-03,0.")
+    [reject] = cut.rejects
+    assert reject.location == "row 3" and "ends in the middle of row 3 (no 总磷)" in reject.reason
+    assert len(cut.observations) == 2
+    with pytest.raises(ParseError, match="ends in the middle of row 2"):
+        read("断面名称,采样时间,氨氮,总磷\n大嵩,2026-08")
+
+
+def test_a_unit_bracket_that_names_the_parameter_is_a_note() -> None:
+    reading = read("断面,采样时间,氨氮(NH3-N),总磷(以P计),水温(℃)\n大嵩,2026-08-03,0.4,0.1,21\n")
+    assert reading.rejects == []
+    assert values(reading)[("浙江省/大嵩", "temp")] == (21.0, "")
+    assert len(reading.observations) == 3
+
+
+def test_coordinates_outside_china_use_the_one_china_box() -> None:
+    from envwatch.geo import CHINA_LON
+
+    sheet = "断面名称,采样时间,水体类型,经度,纬度,氨氮\n新河闸,2026-08-03,河流,29.96,121.70,0.8\n"
+    reading = read(sheet, add_sites=True)
+    [reject] = reading.rejects
+    assert "swapped" in reject.reason and str(CHINA_LON[0]) in reject.reason

@@ -296,7 +296,7 @@ def test_unknown_columns_are_reported_once_with_a_suggestion() -> None:
             "row 1 looks like the header but has no inspected_at",
         ),
         (b"a,b\n1,2\n", "no header row with an outfall"),
-        ("排口,巡查时间\n".encode(), "no rows follow"),
+        ("排口,巡查时间\n".encode(), "no data rows"),
     ],
 )
 def test_unusable_sheets_raise_parse_error_naming_the_file(payload: bytes, message: str) -> None:
@@ -333,3 +333,23 @@ def test_the_example_sheet_reads_cleanly_with_add_sites() -> None:
     wide = week1.pivot_table(index=["site_id", "period_end"], columns="parameter", values="value")
     dry_discharge = wide[(wide.rain == 0) & (wide.discharging == 1)]
     assert list(dry_discharge.index.get_level_values("site_id")) == ["JC-HL-01", "LT-WS-01"]
+
+
+def test_a_decimal_comma_is_refused_naming_the_cell_not_read_as_thousands() -> None:
+    # issue 15: '0,520' used to land as 520 mg/L; '1,234.5' is a thousands separator
+    sheet = '排口编号,巡查时间,天气,是否排水,流量(m³/h),氨氮(mg/L)\nJC-HL-01,2019-01-02 09:00,晴,是,"1,234.5","0,520"\n'
+    reading = read(sheet)
+    [reject] = reading.rejects
+    assert (reject.location, reject.raw) == ("row 2, 氨氮(mg/L)", "0,520")
+    assert "'0.520'" in reject.reason
+    got = values(reading)
+    assert got[("JC-HL-01", "flow", "2019-01-02 09:00")] == (1234.5, "")
+    assert ("JC-HL-01", "nh3n", "2019-01-02 09:00") not in got
+
+
+@pytest.mark.parametrize("cell", ["——", "null", "NA", "N/A", "—"])
+def test_every_not_given_mark_is_the_same_as_an_empty_cell(cell: str) -> None:
+    sheet = f"排口编号,巡查时间,天气,是否排水,氨氮\nJC-HL-01,2019-01-02 09:00,晴,是,{cell}\n"
+    reading = read(sheet)
+    assert reading.rejects == []
+    assert ("JC-HL-01", "nh3n", "2019-01-02 09:00") not in values(reading)
