@@ -747,3 +747,138 @@ def export(
         tz=tz,
     )
     click.echo(result.summary())
+
+
+# -- alerts (issue 18): the problems noticed, until they are handled ---------------------------
+
+
+@main.group()
+def alerts() -> None:
+    """Alerts: the problems noticed after each run, 交办 (ack) and 销号 (close).
+
+    \b
+    Examples:
+      envwatch alerts list
+      envwatch alerts ack 12 --note "交办镇海分局核查" --by 张三
+      envwatch alerts close 12 --note "已核查，系设备故障，已修复"
+      envwatch alerts test duty
+    """
+
+
+@alerts.command("list")
+@click.option("--all", "everything", is_flag=True, help="Closed alerts too.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.pass_obj
+def alerts_list(obj: _Context, everything: bool, fmt: str) -> None:
+    """List the alerts not closed (with --all: every alert), newest first.
+
+    \b
+    Examples:
+      envwatch alerts list
+      envwatch alerts list --all --format json
+    """
+    from envwatch.alerts.episodes import format_alerts, list_alerts
+    from envwatch.store import Store
+
+    if not obj.db_path.exists():
+        _fail(f"{obj.db_path}: no store here; run `envwatch init` or `envwatch ingest` first")
+    with Store.readonly(obj.db_path) as store:
+        df = list_alerts(store.conn, everything=everything)
+    click.echo(format_alerts(df, fmt, obj.loaded.tz))
+
+
+@alerts.command("show")
+@click.argument("alert_id", type=int)
+@click.pass_obj
+def alerts_show(obj: _Context, alert_id: int) -> None:
+    """Show alert ID and every step recorded for it (opened, messages, 交办, 销号).
+
+    \b
+    Example:
+      envwatch alerts show 12
+    """
+    from envwatch.alerts.episodes import describe
+
+    click.echo(describe(obj.db_path, alert_id, obj.loaded.tz))
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--note", required=True, help="What was handed over, to whom (交办说明).")
+@click.option("--by", default=None, help="Who hands it over (default: your login name).")
+@click.pass_obj
+def alerts_ack(obj: _Context, alert_id: int, note: str, by: str | None) -> None:
+    """交办: record that alert ID was taken on, with a note.
+
+    \b
+    Example:
+      envwatch alerts ack 12 --note "交办镇海分局核查" --by 张三
+    """
+    from envwatch.alerts.episodes import acknowledge
+    from envwatch.pipeline import open_store
+
+    with open_store(obj.loaded, obj.db) as store:
+        e = acknowledge(store.conn, alert_id, note, by=by)
+    click.echo(f"alert #{alert_id}: {e['status']} (交办 by {e['ack_by']})")
+
+
+@alerts.command("close")
+@click.argument("alert_id", type=int)
+@click.option("--note", required=True, help="What was done (销号说明).")
+@click.option("--by", default=None, help="Who closes it (default: your login name).")
+@click.option("--force", is_flag=True, help="Close an alert that has not cleared (needs --reason).")
+@click.option("--reason", default=None, help="Why close it before it cleared.")
+@click.pass_obj
+def alerts_close(
+    obj: _Context, alert_id: int, note: str, by: str | None, force: bool, reason: str | None
+) -> None:
+    """销号: close alert ID once its condition has cleared, with a note.
+
+    \b
+    Examples:
+      envwatch alerts close 12 --note "已核查，系设备故障，已修复"
+      envwatch alerts close 13 --note "站点停运" --force --reason "站点已撤销"
+    """
+    from envwatch.alerts.episodes import close
+    from envwatch.pipeline import open_store
+
+    with open_store(obj.loaded, obj.db) as store:
+        e = close(store.conn, alert_id, note, by=by, force=force, reason=reason)
+    click.echo(f"alert #{alert_id}: {e['status']} (销号 by {e['closed_by']})")
+
+
+@alerts.command("test")
+@click.argument("channel")
+@click.pass_obj
+def alerts_test(obj: _Context, channel: str) -> None:
+    """Send a test message through CHANNEL and print what came back (exit 2 if it failed).
+
+    \b
+    Example:
+      envwatch alerts test duty
+    """
+    from envwatch.alerts.channels import send, shown_url, test_message
+
+    c = obj.loaded.config.alerts.channel(channel)
+    outcome = send(c, test_message(c))
+    click.echo(f"{c.name} ({shown_url(c)}): {'ok' if outcome.ok else 'FAILED'}")
+    click.echo(outcome.answer)
+    if not outcome.ok:
+        sys.exit(2)
+
+
+@alerts.command("run")
+@click.pass_obj
+def alerts_run(obj: _Context) -> None:
+    """Evaluate the rules now and send what is due (also done after every ingest run).
+
+    \b
+    Example:
+      envwatch alerts run
+    """
+    from envwatch.alerts import run_alerts
+
+    out = run_alerts(obj.loaded, db=obj.db)
+    click.echo(out.summary())
+    for p in out.problems:
+        click.echo(f"  {p}", err=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -278,6 +279,156 @@ class CellType(_Strict):
 
 OUTFALL_ITEMS = ("nh3n", "cod", "tp")
 
+# -- alerts (issue 18): channels that deliver messages and rules that raise alerts --------------
+
+ALERT_RULE_KINDS = (
+    "air_hourly_aqi",
+    "air_daily_category",
+    "water_below_target",
+    "outfall_violation",
+    "zone_overdue",
+    "source_stale",
+    "run_failed",
+)
+WEBHOOK_FORMATS = ("dingtalk", "wecom", "feishu", "json")
+AQI_CATEGORY_NAMES = ("优", "良", "轻度污染", "中度污染", "重度污染", "严重污染")
+_SECRET_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class AlertChannel(_Strict):
+    """Where alert messages go: a webhook (DingTalk, WeCom, Feishu robot or a JSON envelope) or
+    e-mail over SMTP. Secrets are named as ``{NAME}`` and listed in `secrets` (environment
+    variables)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    kind: Literal["webhook", "email"]
+    # webhook
+    url: str | None = None
+    format: Literal["dingtalk", "wecom", "feishu", "json"] = "json"
+    secret: str | None = None  # signing secret of a DingTalk or Feishu robot, as {NAME}
+    http: dict[str, Any] = Field(default_factory=dict)
+    # email
+    smtp: str | None = None  # host:port
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = None  # as {NAME}; default: the first of `secrets`
+    from_: str | None = Field(default=None, alias="from")
+    to: list[str] = Field(default_factory=list)
+    secrets: list[str] = Field(default_factory=list)
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return Source._http(v)  # the same settings as a source's
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> AlertChannel:
+        if self.kind == "webhook":
+            if not self.url:
+                raise ValueError(f"channel '{self.name}': a webhook needs url")
+            if self.secret and self.format not in ("dingtalk", "feishu"):
+                raise ValueError(
+                    f"channel '{self.name}': secret (signing) exists for dingtalk and feishu "
+                    f"robots only, not {self.format}; remove it"
+                )
+        else:
+            if not self.smtp or not self.from_ or not self.to:
+                raise ValueError(
+                    f"channel '{self.name}': an email channel needs smtp (host:port), from and to"
+                )
+            host, _, port = self.smtp.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(
+                    f"channel '{self.name}': smtp '{self.smtp}' must be host:port, "
+                    "e.g. smtp.example.org:587"
+                )
+            if self.starttls and self.ssl:
+                raise ValueError(
+                    f"channel '{self.name}': choose starttls (port 587) or ssl (port 465), not both"
+                )
+        for field_name in ("url", "secret", "password"):
+            for ref in _SECRET_REF.findall(getattr(self, field_name) or ""):
+                if ref not in self.secrets:
+                    raise ValueError(
+                        f"channel '{self.name}': {field_name} uses {{{ref}}}; add {ref} to its "
+                        "secrets (the environment variable that holds it)"
+                    )
+        for field_name in ("secret", "password"):
+            value = getattr(self, field_name)
+            if value and not _SECRET_REF.fullmatch(value):
+                raise ValueError(
+                    f"channel '{self.name}': write {field_name} as {{NAME}} of an environment "
+                    "variable listed in secrets, never the value itself"
+                )
+        return self
+
+
+class AlertRule(_Strict):
+    """A condition watched after every run: while it holds for a subject (station, section,
+    outfall, zone, source) that subject has one alert episode."""
+
+    id: str = Field(min_length=1)
+    kind: str
+    label: str | None = None  # the rule's name in messages; default from the kind
+    notify: list[str] = Field(default_factory=list)
+    repeat_after: Duration | None = None  # notify again while it holds after this; default never
+    threshold: float | None = None  # air_hourly_aqi: AQI above this
+    worse_than: str | None = None  # air_daily_category: a category, e.g. 轻度污染
+    hours: float | None = Field(default=None, gt=0)  # source_stale: hours since the newest data
+    sites: list[str] = Field(default_factory=list)  # default: the district's (air), all (others)
+    sources: list[str] = Field(default_factory=list)  # source_stale, run_failed; default all
+    window: Duration | None = None  # how far back a first look reaches (default by kind)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in ALERT_RULE_KINDS:
+            raise ValueError(
+                f"unknown rule kind '{v}'{_did_you_mean(v, ALERT_RULE_KINDS)}; "
+                f"use one of {', '.join(ALERT_RULE_KINDS)}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _kind_params(self) -> AlertRule:
+        if self.kind == "air_hourly_aqi" and self.threshold is None:
+            raise ValueError(f"rule '{self.id}': air_hourly_aqi needs threshold (an AQI, e.g. 150)")
+        if self.kind == "air_daily_category" and self.worse_than not in AQI_CATEGORY_NAMES:
+            hint = _did_you_mean(self.worse_than or "", AQI_CATEGORY_NAMES)
+            raise ValueError(
+                f"rule '{self.id}': air_daily_category needs worse_than, one of "
+                f"{', '.join(AQI_CATEGORY_NAMES)}{hint}"
+            )
+        if self.kind == "source_stale" and self.hours is None:
+            raise ValueError(f"rule '{self.id}': source_stale needs hours (e.g. 26)")
+        return self
+
+    @property
+    def repeat_delta(self) -> timedelta | None:
+        return parse_duration(self.repeat_after) if self.repeat_after is not None else None
+
+
+class Alerts(_Strict):
+    """The `alerts:` block: channels, rules and when an open problem counts as overdue."""
+
+    channels: list[AlertChannel] = Field(default_factory=list)
+    rules: list[AlertRule] = Field(default_factory=list)
+    overdue_after: Duration = 3 * 86400.0  # open longer than this: overdue in the report
+
+    def channel(self, name: str) -> AlertChannel:
+        for c in self.channels:
+            if c.name == name:
+                return c
+        names = [c.name for c in self.channels]
+        raise ConfigError(
+            f"no alert channel named '{name}'{_did_you_mean(name, names)}; "
+            f"configured channels: {', '.join(names) or 'none'} (alerts.channels in stations.yaml)"
+        )
+
+
 ControlLevel = Literal["国控", "省控", "市控", "区控", "县控"]
 
 
@@ -326,6 +477,8 @@ class Config(_Strict):
     indicators: list[Indicator] = Field(default_factory=list)
     cell_types: list[CellType] = Field(default_factory=list)
     cell_tasks: dict[int, dict[str, int]] = Field(default_factory=dict)
+    # alerts: channels, rules (issue 18)
+    alerts: Alerts = Field(default_factory=Alerts)
     # area values: which stations make city, district and group values; groups of stations
     areas: Areas = Field(default_factory=Areas)
     # 综合指数: the denominators Si by rule set, replacing envwatch's defaults (the 2012 ones)
@@ -568,6 +721,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> LoadedConfig:
         raise ConfigError("\n".join(msgs)) from None
     loaded = LoadedConfig(config=config, path=p.resolve(), lines=lines)
     _check_unique(loaded, p)
+    _check_alerts(loaded, p)
     register_secrets(config)
     return loaded
 
@@ -578,6 +732,7 @@ def register_secrets(config: Config) -> None:
     from envwatch.redaction import register
 
     names = {name for source in config.sources for name in source.secrets}
+    names |= {name for channel in config.alerts.channels for name in channel.secrets}
     register({name: os.environ.get(name, "") for name in sorted(names)})
 
 
@@ -608,6 +763,40 @@ def _check_unique(loaded: LoadedConfig, p: Path) -> None:
                 "url or folder: where to fetch from"
             )
     msgs += _membership_problems(loaded, p)
+    if msgs:
+        raise ConfigError("\n".join(msgs))
+
+
+def _check_alerts(loaded: LoadedConfig, p: Path) -> None:
+    """Alert channel and rule names are unique; rules name configured channels, sites, sources."""
+    a = loaded.config.alerts
+    msgs: list[str] = []
+    channels = [c.name for c in a.channels]
+    sites = {s.id for s in loaded.config.sites}
+    sources = [s.name for s in loaded.config.sources]
+    for section, names in (("channels", channels), ("rules", [r.id for r in a.rules])):
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                msgs.append(
+                    f"{p}:{loaded.line_of('alerts', section, i)}: alerts.{section}[{i}]: "
+                    f"'{name}' appears twice; give each a unique name"
+                )
+            seen.add(name)
+    known: dict[str, tuple[set[str], str, str]] = {
+        "notify": (set(channels), "channel", "channels: " + (", ".join(channels) or "none")),
+        "sites": (sites, "site", "use a site id of the registry"),
+        "sources": (set(sources), "source", "sources: " + ", ".join(sources)),
+    }
+    for i, rule in enumerate(a.rules):
+        for key, (allowed, what, fix) in known.items():
+            for j, name in enumerate(getattr(rule, key)):
+                if name not in allowed:
+                    msgs.append(
+                        f"{p}:{loaded.line_of('alerts', 'rules', i, key, j)}: "
+                        f"alerts.rules[{i}].{key}: no {what} '{name}'"
+                        f"{_did_you_mean(name, allowed)}; {fix}"
+                    )
     if msgs:
         raise ConfigError("\n".join(msgs))
 

@@ -185,6 +185,10 @@ def ingest(
         raise StoreError(_runs.store_write_error(store.path, e)) from None
     finally:
         store.close()
+    if days is None:  # issue 18: rules and messages, after the store is closed; a backfill
+        from envwatch import alerts  # checks them once, at its end
+
+        alerts.after_run(loaded, result, db=db)
     return result
 
 
@@ -255,6 +259,10 @@ def backfill(
                 progress=progress,
             )
         )
+    if results:
+        from envwatch import alerts
+
+        alerts.after_run(loaded, results[-1], db=db)
     return results
 
 

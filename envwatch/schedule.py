@@ -276,10 +276,23 @@ def _child_main(
         )
     except EnvwatchError as e:
         conn.send(("error", str(e)))
+        _alerts_after_job(loaded, db)
     except BaseException:
         conn.send(("crash", redact(traceback.format_exc())))
+        _alerts_after_job(loaded, db)
     finally:
         conn.close()
+
+
+def _alerts_after_job(loaded: LoadedConfig, db: str | None) -> None:
+    """The alerts pass after a job whose ingest raised (an ingest that returns runs its own):
+    a stale source is noticed and undelivered messages are retried even then (issue 18)."""
+    try:
+        from envwatch.alerts import safe_run
+
+        safe_run(loaded, db=db)
+    except Exception:
+        log.exception("alerts: not evaluated after the failed run; the next run tries again")
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

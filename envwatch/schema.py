@@ -771,6 +771,75 @@ RELATIONS: tuple[Table, ...] = (
         order="id",
         behind=("run_ledger",),
     ),
+    Table(  # issue 18: the alerts noticed after each run, until they are handled
+        "alerts",
+        "告警",
+        "告警规则发现的问题，每个问题（规则 + 对象）一行：开启、通知、恢复、交办、销号；时间为 UTC。",
+        "Alert episodes, one per rule and subject: opened, notified, cleared, handled (UTC).",
+        (
+            _c("id", "int", "告警编号", en="alert id (envwatch alerts ack ID)"),
+            _c("rule", "str", "规则", "", "stations.yaml 中规则的 id", en="the rule's id"),
+            _c("kind", "str", "规则类型", en="rule kind (air_hourly_aqi, run_failed …)"),
+            _c(
+                "subject",
+                "str",
+                "对象编号",
+                "",
+                "站点、断面、排口、零直排区编号或数据源",
+                en="subject id",
+            ),
+            _c("subject_name", "str", "对象名称", en="subject name"),
+            _c("subject_type", "str", "对象类型", en="station, section, outfall, zone, source"),
+            _c("detail", "str", "情况", en="what was seen (Chinese)"),
+            _c("opened", "utc", "开启时间（UTC）", en="opened, UTC"),
+            _c("last_seen", "utc", "最近发现（UTC）", en="last seen, UTC"),
+            _c(
+                "notified",
+                "utc",
+                "首次通知送达（UTC）",
+                sql="(SELECT min(d.last_try) FROM alert_deliveries d WHERE d.alert_id = e.id "
+                "AND d.event = 'opened' AND d.status = 'ok')",
+                en="first alert message delivered, UTC",
+            ),
+            _c(
+                "channels",
+                "str",
+                "通知结果",
+                "",
+                "每个通道每条消息：ok / failed（下次采集重发）、时间、错误",
+                sql="(SELECT group_concat(d.channel || ' ' || d.event || ': ' || d.status "
+                "|| coalesce(' ' || d.last_try, '') || coalesce(' (' || d.error || ')', ''), '; ') "
+                "FROM alert_deliveries d WHERE d.alert_id = e.id)",
+                en="per channel and message: status, time, error (secrets redacted)",
+            ),
+            _c("cleared", "utc", "恢复时间（UTC）", en="cleared, UTC"),
+            _c("clear_detail", "str", "恢复情况", en="what was seen when it cleared"),
+            _c(
+                "status",
+                "str",
+                "状态",
+                "",
+                "open 未处理，acknowledged 已交办，cleared 已恢复，closed 已销号",
+                sql="CASE WHEN e.closed IS NOT NULL THEN 'closed' "
+                "WHEN e.cleared IS NOT NULL THEN 'cleared' "
+                "WHEN e.acknowledged IS NOT NULL THEN 'acknowledged' ELSE 'open' END",
+                en="open, acknowledged, cleared, closed",
+            ),
+            _c("acknowledged", "utc", "交办时间（UTC）", en="acknowledged, UTC"),
+            _c("ack_by", "str", "交办人", en="acknowledged by"),
+            _c("ack_note", "str", "交办说明", en="acknowledgement note"),
+            _c("closed", "utc", "销号时间（UTC）", en="closed, UTC"),
+            _c("closed_by", "str", "销号人", en="closed by"),
+            _c("close_note", "str", "销号说明", en="closing note"),
+        ),
+        from_="alert_episodes e",
+        alias="e",
+        time="utc",
+        time_column="opened",
+        sites=None,
+        order="id",
+        behind=("alert_episodes", "alert_deliveries"),
+    ),
     Table(
         "outfall_inspections",
         "排口巡查",
@@ -1068,6 +1137,7 @@ TABLE_NOTES: dict[str, str] = {
     "zones": "zero_discharge_zones 视图背后的表",
     "cells": "zero_waste_cells 视图背后的表",
     "record_revisions": "零直排区、无废细胞登记的修订（旧值和新值，JSON）",
+    "alert_steps": "告警的每一步（开启、通知、恢复、交办、销号）：时间、经办人、说明",
 }
 """Tables behind the views that analysts and canned queries read, with a Chinese note."""
 

@@ -454,6 +454,63 @@ CREATE INDEX area_day_date ON area_day (date)
 """
 )
 
+# Alerts (issue 18): episodes (view `alerts`), their steps, queued messages and rule cursors
+# (envwatch.alerts). Times ISO-8601 UTC text.
+_SCHEMA_V8 = """
+CREATE TABLE IF NOT EXISTS alert_episodes (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    subject_name TEXT,
+    subject_type TEXT,
+    detail TEXT NOT NULL,
+    last_detail TEXT,
+    clear_detail TEXT,
+    opened TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_notified TEXT,
+    cleared TEXT,
+    acknowledged TEXT,
+    ack_by TEXT,
+    ack_note TEXT,
+    closed TEXT,
+    closed_by TEXT,
+    close_note TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS alert_episodes_current ON alert_episodes (rule, subject, cleared);
+CREATE INDEX IF NOT EXISTS alert_episodes_closed ON alert_episodes (closed);
+CREATE TABLE IF NOT EXISTS alert_steps (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alert_episodes (id),
+    at TEXT NOT NULL,
+    step TEXT NOT NULL,
+    by TEXT,
+    note TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS alert_steps_alert ON alert_steps (alert_id);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alert_episodes (id),
+    event TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    created TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_try TEXT,
+    error TEXT,
+    response TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS alert_deliveries_status ON alert_deliveries (status, id);
+CREATE INDEX IF NOT EXISTS alert_deliveries_alert ON alert_deliveries (alert_id);
+CREATE TABLE IF NOT EXISTS alert_cursors (
+    rule TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    mark TEXT NOT NULL,
+    PRIMARY KEY (rule, subject)
+) STRICT, WITHOUT ROWID
+"""
+
 # Each entry brings a store from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _SCHEMA_V1,
@@ -463,6 +520,7 @@ MIGRATIONS: list[str] = [
     _SCHEMA_V5,
     _SCHEMA_V6,
     _SCHEMA_V7,
+    _SCHEMA_V8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -340,6 +340,7 @@ class ReportData:
     def title(self) -> str:
         """The period in Chinese: 2026年第47周, 2026年11月, 2026年."""
         return period_title(self.period)
+    problems: Any = None  # envwatch.alerts.problems.ProblemList: the 问题清单 (issue 18)
 
     @property
     def days(self) -> list[date]:
@@ -1276,4 +1277,20 @@ def gather(
         outlook=year_view,
         water_months=water_months,
         calendar_days=calendar_days,
+        problems=_problems(loaded, store, period, now),
+    )
+
+
+def _problems(loaded: LoadedConfig, store: Store, period: scoring.Period, now: datetime) -> Any:
+    """The period's 问题清单 (alerts open, overdue and closed), from envwatch.alerts."""
+    from envwatch.alerts.problems import problem_list
+    from envwatch.config import parse_duration
+
+    return problem_list(
+        store.conn,
+        period.start,
+        period.end,
+        tz=loaded.tz,
+        overdue_after=parse_duration(loaded.config.alerts.overdue_after),
+        now=now,
     )

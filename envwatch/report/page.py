@@ -960,6 +960,7 @@ def render(data: ReportData, map_parts: MapParts) -> str:
         "missed_rows": _water_rows(missed_target),
         "any_target": any_target,
         "invalid": _invalid_rows(data.invalid_days, compact=data.kind != "week"),
+        "problems": data.problems,
         "stations": data.stations,
         "stations_by_id": stations_by_id,
         "freshness": _freshness_rows(data),
