@@ -27,6 +27,7 @@ demo: install
 	@mkdir -p .demo maps
 	$(ENVWATCH) init
 	$(ENVWATCH) ingest cnemc-air-archive --file data/samples/air/china_sites_20190101.csv --file data/samples/air/china_sites_20190102.csv
+	$(ENVWATCH) ingest air-sheet --file data/examples/air-sheet-example.csv --add-sites
 	$(ENVWATCH) ingest cnemc-water --file data/samples/water/cnemc_realtime_snapshot_20260821_p1.json
 	$(ENVWATCH) ingest lab-sheet --file data/examples/lab-sheet-zhenhai-2019-01.csv --add-sites
 	$(ENVWATCH) ingest outfall-sheet --file data/examples/outfall-sheet-example.csv --add-sites

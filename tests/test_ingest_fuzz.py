@@ -27,6 +27,7 @@ SAMPLES = {
     "cnemc-water": ROOT / "data" / "samples" / "water" / "cnemc_realtime_snapshot_20260821_p1.json",
     "lab-sheet": EXAMPLES / "lab-sheet-example.xlsx",
     "outfall-sheet": EXAMPLES / "outfall-sheet-example.csv",
+    "air-sheet": EXAMPLES / "air-sheet-example.csv",
     "zone-sheet": EXAMPLES / "zone-sheet-example.geojson",
     "indicator-sheet": EXAMPLES / "indicator-sheet-example.csv",
     "cells-sheet": EXAMPLES / "cells-sheet-example.csv",

@@ -340,6 +340,7 @@ class ReportData:
     def title(self) -> str:
         """The period in Chinese: 2026年第47周, 2026年11月, 2026年."""
         return period_title(self.period)
+
     problems: Any = None  # envwatch.alerts.problems.ProblemList: the 问题清单 (issue 18)
 
     @property

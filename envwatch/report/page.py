@@ -56,6 +56,7 @@ SOURCE_KIND_TEXT = {
     "cnemc-water": "国家地表水自动监测站",
     "lab-sheet": "手工监测化验单",
     "outfall-sheet": "排口巡查记录",
+    "air-sheet": "省控、市控空气站数据表",
     "zone-sheet": "污水零直排区建设台账",
     "indicator-sheet": "无废城市指标表",
     "cells-sheet": "无废城市细胞建设台账",

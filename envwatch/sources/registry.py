@@ -190,6 +190,14 @@ KINDS: dict[str, SourceKind] = {
             staff_sheet=True,
         ),
         SourceKind(
+            "air-sheet",
+            _SHEET,
+            Fetch.DROP_FOLDER,
+            "envwatch.sources.air_sheet:read",
+            site_kind="air",
+            staff_sheet=True,
+        ),
+        SourceKind(
             "zone-sheet",
             (*_SHEET, "*.geojson", "*.json"),
             Fetch.DROP_FOLDER,

@@ -312,34 +312,11 @@ def test_read_signature_matches_the_other_sheet_readers() -> None:
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[1:])
 
 
-# --- end to end: the registry entry the integrator adds (issue 16: a kind is its entry) ----
-
-
-@pytest.fixture
-def air_sheet_kind() -> Any:
-    from envwatch.sources import registry
-
-    added = registry.get("air-sheet") is None
-    if added:
-        registry.register(
-            registry.SourceKind(
-                "air-sheet",
-                ("*.csv", "*.xlsx"),
-                registry.Fetch.DROP_FOLDER,
-                "envwatch.sources.air_sheet:read",
-                site_kind="air",
-                staff_sheet=True,
-            )
-        )
-    yield "air-sheet"
-    if added:
-        del registry.KINDS["air-sheet"]
+# --- end to end: through the registry entry (issue 16: a kind is its entry) ----
 
 
 @pytest.mark.slow
-def test_the_example_sheet_lands_through_the_pipeline_in_every_district(
-    tmp_path: Path, air_sheet_kind: str
-) -> None:
+def test_the_example_sheet_lands_through_the_pipeline_in_every_district(tmp_path: Path) -> None:
     import sqlite3
 
     from envwatch.config import load_config
@@ -347,9 +324,7 @@ def test_the_example_sheet_lands_through_the_pipeline_in_every_district(
 
     from conftest import write_config
 
-    text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
-    text = text.replace("sources:\n", "sources:\n  - {name: air-sheet, kind: air-sheet}\n", 1)
-    loaded = load_config(write_config(tmp_path, text))
+    loaded = load_config(write_config(tmp_path))  # stations.yaml configures the air-sheet source
     result = ingest(loaded, "air-sheet", files=[EXAMPLE], add_sites=True)
     assert (result.status, result.new, result.rejected) == ("ok", 12 * 48 * 6, 0)
     with sqlite3.connect(tmp_path / "envwatch.db") as c:
