@@ -16,6 +16,7 @@ again. Register rows (zones, cells) a payload brought are left as they are.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from envwatch.ingest import run as runs
 from envwatch.ingest.fetch import Payload
 from envwatch.standards import water as gb3838
 from envwatch.store import KEY, Store, utcnow
+
+log = logging.getLogger("envwatch.withdraw")
 
 _SHA = re.compile(r"^[0-9a-f]{8,64}$")
 
@@ -202,8 +205,10 @@ def _keys(loaded: LoadedConfig, store: Store, t: _Target) -> pd.DataFrame:
                 }
             )
         )
-    except (EnvwatchError, ValueError, KeyError):
-        pass  # the source is gone from the config, or its reader refuses the payload now
+    except (EnvwatchError, ValueError, KeyError) as e:
+        # the source is gone from the config, or its reader refuses the payload now: fall back
+        # on the keys written by the runs that stored nothing but this payload (below)
+        log.info("%s: cannot re-read the payload (%s); using the keys its runs wrote", t.name, e)
     for run in t.runs:
         if store.archived_payloads_of_run(run) == {t.sha256}:
             parts.append(store.keys_written_by_run(run))
