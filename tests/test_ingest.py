@@ -10,8 +10,13 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from conftest import AIR_DAY1, AIR_DAY2, SAMPLES
+from conftest import AIR_DAY1, SAMPLES, SLIM_DAY1, SLIM_DAY2
 from faultserver import FaultServer, Reply
+
+# The registry's stations are Ningbo's, and the slim days hold all of Ningbo's columns as the
+# national files publish them: the tests without --all-sites ingest those (the whole nation
+# would only cost time); the --all-sites test keeps the national file.
+DAY1, DAY2 = SLIM_DAY1, SLIM_DAY2
 
 NINGBO = ["1234A", "1235A", "1236A", "1237A", "1238A", "1239A", "1240A", "1241A", "2871A", "3710A"]
 
@@ -32,9 +37,9 @@ def _db(db_path: Path) -> sqlite3.Connection:
 def test_ingest_registry_stations_then_again_changes_nothing(
     envwatch: Callable[..., Result], db_path: Path
 ) -> None:
-    expected = _cells(AIR_DAY1, NINGBO) + _cells(AIR_DAY2, NINGBO)
+    expected = _cells(DAY1, NINGBO) + _cells(DAY2, NINGBO)
     first = envwatch(
-        "ingest", "cnemc-air-archive", "--file", str(AIR_DAY1), "--file", str(AIR_DAY2)
+        "ingest", "cnemc-air-archive", "--file", str(DAY1), "--file", str(DAY2)
     )
     assert first.exit_code == 0, first.output
     assert f"{expected:,} new" in first.output
@@ -42,12 +47,12 @@ def test_ingest_registry_stations_then_again_changes_nothing(
     with _db(db_path) as c:
         assert c.execute("select count(*) from observations").fetchone()[0] == expected
         stored = {r[0] for r in c.execute("select distinct site_id from observations")}
-    df = pd.read_csv(AIR_DAY1, dtype=str, keep_default_na=False)
+    df = pd.read_csv(DAY1, dtype=str, keep_default_na=False)
     reporting = {s for s in NINGBO if s in df.columns and (df[s] != "").any()}
     assert stored == reporting and len(reporting) >= 8  # 3710A opened after 2019
 
     second = envwatch(
-        "ingest", "cnemc-air-archive", "--file", str(AIR_DAY1), "--file", str(AIR_DAY2)
+        "ingest", "cnemc-air-archive", "--file", str(DAY1), "--file", str(DAY2)
     )
     assert second.exit_code == 0
     assert "0 new, 0 revised" in second.output and f"{expected:,} unchanged" in second.output
@@ -65,8 +70,8 @@ def test_ingest_registry_stations_then_again_changes_nothing(
 def test_hour_zero_is_24h_of_the_day_before_and_co_in_mg(
     envwatch: Callable[..., Result], db_path: Path
 ) -> None:
-    envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
-    raw = pd.read_csv(AIR_DAY1, dtype=str, keep_default_na=False)
+    envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1))
+    raw = pd.read_csv(DAY1, dtype=str, keep_default_na=False)
     pm25_h0 = float(raw[(raw["hour"] == "0") & (raw["type"] == "PM2.5")]["1236A"].iloc[0])
     co_h5 = float(raw[(raw["hour"] == "5") & (raw["type"] == "CO")]["1236A"].iloc[0])
     with _db(db_path) as c:
@@ -90,12 +95,12 @@ def test_hour_zero_is_24h_of_the_day_before_and_co_in_mg(
 def test_published_aqi_kept_apart_from_computed(
     envwatch: Callable[..., Result], db_path: Path
 ) -> None:
-    envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
+    envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1))
     with _db(db_path) as c:
         n_pub = c.execute(
             "select count(*) from observations where parameter='aqi_published'"
         ).fetchone()[0]
-        assert n_pub == _cells_type(AIR_DAY1, "AQI")
+        assert n_pub == _cells_type(DAY1, "AQI")
         assert (
             c.execute("select count(*) from observations where parameter='aqi'").fetchone()[0] == 0
         )
@@ -114,8 +119,8 @@ def _cells_type(path: Path, typ: str) -> int:
 def test_one_changed_value_is_one_revision(
     envwatch: Callable[..., Result], db_path: Path, tmp_path: Path
 ) -> None:
-    envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
-    lines = AIR_DAY1.read_text().splitlines()
+    envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1))
+    lines = DAY1.read_text().splitlines()
     header = lines[0].split(",")
     col = header.index("1236A")
     # change PM2.5 of hour 10 at 1236A
@@ -126,7 +131,7 @@ def test_one_changed_value_is_one_revision(
             f[col] = str(int(old) + 7)
             lines[i] = ",".join(f)
             break
-    revised = tmp_path / AIR_DAY1.name
+    revised = tmp_path / "china_sites_20190101.csv"
     revised.write_text("\n".join(lines) + "\n")
     result = envwatch("ingest", "cnemc-air-archive", "--file", str(revised))
     assert result.exit_code == 0
@@ -205,7 +210,7 @@ def test_configured_district_disagreeing_is_reported(tmp_path: Path) -> None:
 
 
 def test_query_is_read_only(envwatch: Callable[..., Result], db_path: Path) -> None:
-    envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
+    envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1))
     with _db(db_path) as c:
         before = c.execute("select count(*) from observations").fetchone()[0]
     for sql in (
@@ -223,7 +228,7 @@ def test_query_is_read_only(envwatch: Callable[..., Result], db_path: Path) -> N
 
 
 def test_query_formats(envwatch: Callable[..., Result]) -> None:
-    envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
+    envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1))
     sql = "select site_id, site_name, pm25 from air_hourly where site_id = '1236A' order by period_end limit 2"
     table = envwatch("query", sql).output.splitlines()
     assert table[0].split() == ["site_id", "site_name", "pm25"]
@@ -240,14 +245,14 @@ def test_query_formats(envwatch: Callable[..., Result]) -> None:
 
 
 def test_status_shows_last_run_and_newest_data(envwatch: Callable[..., Result]) -> None:
-    envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1), "--file", str(AIR_DAY2))
+    envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1), "--file", str(DAY2))
     out = envwatch("status").output
     assert "cnemc-air-archive" in out and " ok " in out
     assert "2019-01-02 23:00" in out
 
 
 def test_dry_run_writes_nothing(envwatch: Callable[..., Result], db_path: Path) -> None:
-    result = envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1), "--dry-run")
+    result = envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1), "--dry-run")
     assert result.exit_code == 0 and "dry run, nothing written" in result.output
     with _db(db_path) as c:
         assert c.execute("select count(*) from observations").fetchone()[0] == 0
@@ -259,7 +264,7 @@ def test_url_template_fetches_each_day_of_the_window(
     envwatch: Callable[..., Result], db_path: Path
 ) -> None:
     with FaultServer() as server:
-        server.script("/air/china_sites_20190101.csv", Reply(200, body=AIR_DAY1.read_bytes()))
+        server.script("/air/china_sites_20190101.csv", Reply(200, body=DAY1.read_bytes()))
         server.script("/air/china_sites_20190102.csv", Reply(404, body=b"not yet"))
         url = server.url("/air/china_sites_{date:%Y%m%d}.csv")
         result = envwatch(
@@ -276,7 +281,7 @@ def test_url_template_fetches_each_day_of_the_window(
     assert "partial" in result.output and "404" in result.output
     with _db(db_path) as c:
         assert c.execute("select count(*) from observations").fetchone()[0] == _cells(
-            AIR_DAY1, NINGBO
+            DAY1, NINGBO
         )
         statuses = dict(
             c.execute("select name like '%20190101%', status from run_payloads").fetchall()
@@ -298,7 +303,7 @@ BAD_INPUTS = {
 def test_bad_input_fails_cleanly_and_changes_nothing(
     name: str, envwatch: Callable[..., Result], db_path: Path, tmp_path: Path
 ) -> None:
-    envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1))
+    envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1))
     with _db(db_path) as c:
         before = c.execute("select sum(value), count(*) from observations").fetchone()
     data, expected = BAD_INPUTS[name]
@@ -326,7 +331,7 @@ def test_bad_input_fails_cleanly_and_changes_nothing(
 def test_truncated_file_keeps_the_good_lines(
     envwatch: Callable[..., Result], db_path: Path, tmp_path: Path
 ) -> None:
-    data = AIR_DAY1.read_bytes()
+    data = DAY1.read_bytes()
     cut = data[: int(len(data) * 0.6)]
     bad = tmp_path / "china_sites_20190101.csv"
     bad.write_bytes(cut)
@@ -345,21 +350,21 @@ def test_truncated_file_keeps_the_good_lines(
 
 
 def _ningbo_idx() -> list[int]:
-    header = AIR_DAY1.read_text().splitlines()[0].split(",")[3:]
+    header = DAY1.read_text().splitlines()[0].split(",")[3:]
     return [header.index(s) for s in NINGBO if s in header]
 
 
 def test_cell_that_is_not_a_number_is_rejected_rest_lands(
     envwatch: Callable[..., Result], db_path: Path, tmp_path: Path
 ) -> None:
-    lines = AIR_DAY1.read_text().splitlines()
+    lines = DAY1.read_text().splitlines()
     col = lines[0].split(",").index("1236A")
     for i, line in enumerate(lines):
         f = line.split(",")
         if f[1] == "7" and f[2] == "SO2":
             f[col] = "12#"
             lines[i] = ",".join(f)
-    bad = tmp_path / AIR_DAY1.name
+    bad = tmp_path / "china_sites_20190101.csv"
     bad.write_text("\n".join(lines) + "\n")
     result = envwatch("ingest", "cnemc-air-archive", "--file", str(bad))
     assert result.exit_code == 1
@@ -368,7 +373,7 @@ def test_cell_that_is_not_a_number_is_rejected_rest_lands(
     )
     with _db(db_path) as c:
         n = c.execute("select count(*) from observations").fetchone()[0]
-        assert n == _cells(AIR_DAY1, NINGBO) - 1
+        assert n == _cells(DAY1, NINGBO) - 1
         reject = c.execute("select site_id, parameter, period_end, raw from rejects").fetchone()
         assert reject == ("1236A", "SO2", "2019-01-01 07:00", "12#")
 
@@ -382,7 +387,7 @@ def test_cli_subprocess_exit_codes(tmp_path: Path, config_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     ok = subprocess.run(
-        [exe, "--config", config_path, "ingest", "cnemc-air-archive", "--file", AIR_DAY1],
+        [exe, "--config", config_path, "ingest", "cnemc-air-archive", "--file", DAY1],
         capture_output=True,
         text=True,
     )
