@@ -50,3 +50,53 @@ def envwatch(config_path: Path) -> Callable[..., Result]:
         return runner.invoke(main, ["--config", str(config_path), *args], catch_exceptions=False)
 
     return run
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of the SQLite store `source` at `target` (SQLite's backup: far cheaper
+    than ingesting the same data again)."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+# -- stores shared by the test modules: built once per session; tests only read them ----------
+
+
+@pytest.fixture(scope="session")
+def report_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The weekly report's stores (test_report.build_store), as config paths: `full` (air and a
+    lab sheet), `air_only`, `hostile` (names with HTML and JavaScript, the example sheets too)
+    and `demo` (what `make demo` loads). Tests write their pages elsewhere or under maps/."""
+    from test_report import build_store
+
+    base = tmp_path_factory.mktemp("report")
+    return {
+        "full": build_store(base / "full"),
+        "air_only": build_store(base / "air_only", water=False),
+        "hostile": build_store(base / "hostile", hostile=True, zero=True),
+        "demo": build_store(base / "demo", water=False, zero=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def month_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shifted real month of 宁波's stations (test_report_periods.build_month_store)."""
+    from test_report_periods import build_month_store
+
+    return build_month_store(tmp_path_factory.mktemp("month"))
+
+
+@pytest.fixture(scope="session")
+def hostile_month_store(tmp_path_factory: pytest.TempPathFactory, month_store: Path) -> Path:
+    """`month_store` copied, with 万里学院 renamed with HTML and JavaScript in stations.yaml."""
+    from test_report_periods import build_month_store
+
+    return build_month_store(
+        tmp_path_factory.mktemp("month-hostile"), hostile=True, like=month_store
+    )

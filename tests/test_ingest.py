@@ -38,9 +38,7 @@ def test_ingest_registry_stations_then_again_changes_nothing(
     envwatch: Callable[..., Result], db_path: Path
 ) -> None:
     expected = _cells(DAY1, NINGBO) + _cells(DAY2, NINGBO)
-    first = envwatch(
-        "ingest", "cnemc-air-archive", "--file", str(DAY1), "--file", str(DAY2)
-    )
+    first = envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1), "--file", str(DAY2))
     assert first.exit_code == 0, first.output
     assert f"{expected:,} new" in first.output
     assert "not in the registry" in first.output  # the other stations are skipped, and it says so
@@ -51,9 +49,7 @@ def test_ingest_registry_stations_then_again_changes_nothing(
     reporting = {s for s in NINGBO if s in df.columns and (df[s] != "").any()}
     assert stored == reporting and len(reporting) >= 8  # 3710A opened after 2019
 
-    second = envwatch(
-        "ingest", "cnemc-air-archive", "--file", str(DAY1), "--file", str(DAY2)
-    )
+    second = envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1), "--file", str(DAY2))
     assert second.exit_code == 0
     assert "0 new, 0 revised" in second.output and f"{expected:,} unchanged" in second.output
     with _db(db_path) as c:
@@ -280,9 +276,7 @@ def test_url_template_fetches_each_day_of_the_window(
     assert result.exit_code == 1, result.output  # one day failed: partial
     assert "partial" in result.output and "404" in result.output
     with _db(db_path) as c:
-        assert c.execute("select count(*) from observations").fetchone()[0] == _cells(
-            DAY1, NINGBO
-        )
+        assert c.execute("select count(*) from observations").fetchone()[0] == _cells(DAY1, NINGBO)
         statuses = dict(
             c.execute("select name like '%20190101%', status from run_payloads").fetchall()
         )

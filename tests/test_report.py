@@ -183,20 +183,9 @@ def build_store(
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("report")
-    return {
-        "full": build_store(base / "full"),
-        "air_only": build_store(base / "air_only", water=False),
-        "hostile": build_store(base / "hostile", hostile=True, zero=True),
-        "demo": build_store(base / "demo", water=False, zero=True),
-    }
-
-
-@pytest.fixture(scope="module")
-def pages(stores: dict[str, Path]) -> dict[str, str]:
+def pages(report_stores: dict[str, Path]) -> dict[str, str]:
     out = {}
-    for name, config in stores.items():
+    for name, config in report_stores.items():
         loaded = load_config(config)
         out[name] = render_report(loaded, loaded.store_path, WEEK, tianditu_key="")
     return out
@@ -259,10 +248,10 @@ def test_page_is_simplified_chinese_with_period_and_freshness(pages: dict[str, s
 
 
 def test_scorecard_lists_every_target_with_goal_and_verdict(
-    stores: dict[str, Path], pages: dict[str, str]
+    report_stores: dict[str, Path], pages: dict[str, str]
 ) -> None:
     page = pages["full"]
-    loaded = load_config(stores["full"])
+    loaded = load_config(report_stores["full"])
     table = page[page.index('id="scorecard"') : page.index('id="map-section"')]
     for target in loaded.config.targets:
         assert f'data-target="{target.id}"' in table
@@ -406,7 +395,7 @@ def test_zero_discharge_and_zero_waste_layers_with_legends(pages: dict[str, str]
 
 
 def test_week_violations_are_those_of_the_view(
-    stores: dict[str, Path], pages: dict[str, str]
+    report_stores: dict[str, Path], pages: dict[str, str]
 ) -> None:
     rows = _rows(pages["demo"], "outfall-violations")
     assert rows == [
@@ -425,7 +414,7 @@ def test_week_violations_are_those_of_the_view(
             "雨天超标：氨氮 3.2 &gt; 2；化学需氧量 58 &gt; 40；总磷 0.52 &gt; 0.4",
         ],
     ]
-    loaded = load_config(stores["demo"])
+    loaded = load_config(report_stores["demo"])
     store = Store.readonly(loaded.store_path, utc_offset_minutes=480)
     try:
         view = outfalls.inspections(store, "2018-12-31", "2019-01-06")
@@ -533,8 +522,8 @@ def test_cells_by_type_without_a_task_say_so(pages: dict[str, str]) -> None:
     assert cells["镇海示例客运站本周建成"][1:3] == ["已建成", "2019-01-02"]
 
 
-def test_cells_against_the_years_task(stores: dict[str, Path], tmp_path: Path) -> None:
-    text = stores["demo"].read_text(encoding="utf-8")
+def test_cells_against_the_years_task(report_stores: dict[str, Path], tmp_path: Path) -> None:
+    text = report_stores["demo"].read_text(encoding="utf-8")
     text = text.replace("cell_tasks: {}", "cell_tasks: {2019: {工厂: 2, 学校: 1}}")
     assert "2019: {工厂: 2" in text
     config = tmp_path / "stations.yaml"
@@ -581,26 +570,32 @@ def test_register_sources_show_what_they_hold(pages: dict[str, str]) -> None:
     assert rows["indicator-sheet"][1] == "统计期：2019年1月"  # not its end, 2019-02-01 00:00
 
 
-def test_week_without_data_is_refused(stores: dict[str, Path], tmp_path: Path) -> None:
-    result = _run(stores["full"], "report", "--week", "2019-W05", "--out", str(tmp_path))
+def test_week_without_data_is_refused(report_stores: dict[str, Path], tmp_path: Path) -> None:
+    result = _run(report_stores["full"], "report", "--week", "2019-W05", "--out", str(tmp_path))
     assert result.exit_code == 2
     assert "no data for 2019-W05 (2019-01-28 … 2019-02-03)" in result.output
     assert "newest air data: 2019-01-02 23:00" in result.output
     assert list(tmp_path.iterdir()) == []
-    bad = _run(stores["full"], "report", "--week", "2019-13", "--out", str(tmp_path))
+    bad = _run(report_stores["full"], "report", "--week", "2019-13", "--out", str(tmp_path))
     assert bad.exit_code == 2 and "is not an ISO week" in bad.output
 
 
-def test_cli_writes_the_file_and_prints_its_path(stores: dict[str, Path], tmp_path: Path) -> None:
-    result = _run(stores["air_only"], "report", "--week", WEEK, "--out", str(tmp_path / "maps"))
+def test_cli_writes_the_file_and_prints_its_path(
+    report_stores: dict[str, Path], tmp_path: Path
+) -> None:
+    result = _run(
+        report_stores["air_only"], "report", "--week", WEEK, "--out", str(tmp_path / "maps")
+    )
     assert result.exit_code == 0, result.output
     path = Path(result.output.strip())
     assert path == tmp_path / "maps" / "envwatch-2019-W01.html"
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_default_week_is_the_last_complete_one(stores: dict[str, Path], tmp_path: Path) -> None:
-    loaded = load_config(stores["air_only"])
+def test_default_week_is_the_last_complete_one(
+    report_stores: dict[str, Path], tmp_path: Path
+) -> None:
+    loaded = load_config(report_stores["air_only"])
     wednesday = datetime(2019, 1, 9, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     path = write_report(loaded, loaded.store_path, None, tmp_path, now=wednesday)
     assert path.name == "envwatch-2019-W01.html"
@@ -609,8 +604,8 @@ def test_default_week_is_the_last_complete_one(stores: dict[str, Path], tmp_path
         write_report(loaded, loaded.store_path, None, tmp_path, now=sunday_night)
 
 
-def test_tianditu_layer_only_with_a_key_and_off_by_default(stores: dict[str, Path]) -> None:
-    loaded = load_config(stores["air_only"])
+def test_tianditu_layer_only_with_a_key_and_off_by_default(report_stores: dict[str, Path]) -> None:
+    loaded = load_config(report_stores["air_only"])
     page = render_report(loaded, loaded.store_path, WEEK, tianditu_key="k$`<1")
     assert "tianditu.gov.cn/DataServer?T=vec_w" in page and "tk=k%24%60%3C1" in page
     name = page.index(_js("天地图底图（需联网）"))
@@ -625,5 +620,5 @@ def _check_cli_help(run: Callable[..., Result]) -> None:
     assert result.exit_code == 0 and "envwatch report --week 2026-W47" in result.output
 
 
-def test_report_command_has_help_with_an_example(stores: dict[str, Path]) -> None:
-    _check_cli_help(lambda *a: _run(stores["air_only"], *a))
+def test_report_command_has_help_with_an_example(report_stores: dict[str, Path]) -> None:
+    _check_cli_help(lambda *a: _run(report_stores["air_only"], *a))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import HOSTILE, WEEK, ZERO_LAYERS, build_store
+from test_report import HOSTILE, WEEK, ZERO_LAYERS
 
 from envwatch.config import load_config
 from envwatch.report import write_report
@@ -116,8 +116,8 @@ class Visit:
 
 
 @pytest.fixture(scope="module")
-def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = build_store(tmp_path_factory.mktemp("browser") / "hostile", hostile=True, zero=True)
+def hostile_report(report_stores: dict[str, Path]) -> Path:
+    config = report_stores["hostile"]
     loaded = load_config(config)
     return write_report(loaded, loaded.store_path, WEEK, config.parent / "maps")
 
@@ -194,9 +194,9 @@ def test_hostile_names_show_as_text_and_nothing_runs(browser: Any, hostile_repor
     page.close()
 
 
-def test_screenshot_for_people(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_screenshot_for_people(browser: Any, report_stores: dict[str, Path]) -> None:
     # the store `make demo` builds: the air samples and the example sheets
-    config = build_store(tmp_path_factory.mktemp("browser") / "clean", water=False, zero=True)
+    config = report_stores["demo"]
     loaded = load_config(config)
     path = write_report(loaded, loaded.store_path, WEEK, config.parent / "maps")
     visit = Visit(browser, path)
@@ -211,11 +211,11 @@ def test_screenshot_for_people(browser: Any, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="module")
-def period_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def period_pages(hostile_month_store: Path) -> dict[str, Path]:
     """The month and year pages of the shifted real month, 万里学院 named with HTML and JS."""
-    from test_report_periods import MONTH, NOW, build_month_store
+    from test_report_periods import MONTH, NOW
 
-    config = build_month_store(tmp_path_factory.mktemp("periods") / "hostile", hostile=True)
+    config = hostile_month_store
     loaded = load_config(config)
     out = config.parent / "maps"
     return {

@@ -30,7 +30,7 @@ from envwatch.report import write_report
 from envwatch.report.pdf import find_chromium
 from envwatch.store import Store
 
-from conftest import AIR_DAY1, AIR_DAY2, ROOT, SAMPLES, write_config
+from conftest import AIR_DAY1, AIR_DAY2, ROOT, SAMPLES, copy_store, write_config
 
 MONTH = "2026-11"
 FIRST, LAST = date(2026, 10, 25), date(2026, 11, 30)
@@ -74,26 +74,29 @@ def run(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(main, ["--config", str(config), *args], env=env)
 
 
-def build_month_store(folder: Path, *, hostile: bool = False, national: bool = False) -> Path:
+def build_month_store(
+    folder: Path, *, hostile: bool = False, national: bool = False, like: Path | None = None
+) -> Path:
     """A store of the shifted month (see the module); `hostile` names 万里学院 with HTML and
-    JavaScript. Returns the config's path."""
+    JavaScript. `like` (a config built here) copies that store instead of ingesting the month
+    again, and `init` then renames the stations as a staff member editing stations.yaml would.
+    Returns the config's path."""
     folder.mkdir(parents=True, exist_ok=True)
     text = (ROOT / "stations.yaml").read_text(encoding="utf-8")
     if hostile:
         quoted = HOSTILE.replace("\\", "\\\\").replace('"', '\\"')
         text = text.replace("name: 万里学院,", f'name: "万里学院{quoted}",', 1)
     config = write_config(folder, text)
+    if like is not None:
+        copy_store(like.parent / "envwatch.db", folder / "envwatch.db")
     assert run(config, "init").exit_code == 0
+    if like is not None:
+        return config
     files = shifted_days(folder / "air", FIRST, LAST, national=national)
     args = [a for p in files for a in ("--file", str(p))]
     result = run(config, "ingest", "cnemc-air-archive", *args)
     assert result.exit_code in (0, 1), result.output
     return config
-
-
-@pytest.fixture(scope="module")
-def month_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_month_store(tmp_path_factory.mktemp("month"))
 
 
 @pytest.fixture(scope="module")
