@@ -46,7 +46,11 @@ def ningbo_stations() -> set[str]:
 
 def shifted_days(folder: Path, first: date, last: date, *, national: bool = False) -> list[Path]:
     """The two real days written again for every date from `first` to `last` (alternating),
-    as ``china_sites_YYYYMMDD.csv``; only 宁波's columns unless `national`."""
+    only 宁波's columns unless `national`. The city's month is one archive file
+    ``china_sites_<first>.csv`` (the reader takes each row's date: one payload derives the
+    month's hours and days once; 37 daily files store the same values and give the same pages,
+    five times slower); the national month is one file a day (``china_sites_YYYYMMDD.csv``),
+    as the archive publishes it (the reader parses a whole file at once)."""
     folder.mkdir(parents=True, exist_ok=True)
     sources = []
     keep = ningbo_stations()
@@ -56,16 +60,17 @@ def shifted_days(folder: Path, first: date, last: date, *, national: bool = Fals
         header = rows[0]
         cols = [i for i, c in enumerate(header) if i < 3 or national or c in keep]
         sources.append([[r[i] if i < len(r) else "" for i in cols] for r in rows])
-    out = []
+    assert sources[0][0] == sources[1][0]  # one header for both days
+    out: list[Path] = []
     day = first
     while day <= last:
+        if national or not out:
+            out.append(folder / f"china_sites_{day:%Y%m%d}.csv")
+            with out[-1].open("w", encoding="utf-8", newline="") as f:
+                csv.writer(f).writerow(sources[0][0])
         rows = sources[(day - first).days % 2]
-        target = folder / f"china_sites_{day:%Y%m%d}.csv"
-        with target.open("w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(rows[0])
-            writer.writerows([[f"{day:%Y%m%d}", *r[1:]] for r in rows[1:]])
-        out.append(target)
+        with out[-1].open("a", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([[f"{day:%Y%m%d}", *r[1:]] for r in rows[1:]])
         day += timedelta(days=1)
     return out
 
