@@ -380,6 +380,13 @@ def test_cli_subprocess_exit_codes(tmp_path: Path, config_path: Path) -> None:
     exe = Path(sys.executable).parent / "envwatch"
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
+    # the misspelt source touches no store: it runs alongside the two ingests
+    unknown = subprocess.Popen(
+        [exe, "--config", config_path, "ingest", "cnemc-air-archiv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ok = subprocess.run(
         [exe, "--config", config_path, "ingest", "cnemc-air-archive", "--file", DAY1],
         capture_output=True,
@@ -393,8 +400,6 @@ def test_cli_subprocess_exit_codes(tmp_path: Path, config_path: Path) -> None:
     )
     assert bad.returncode == 2 and "empty.csv: the file is empty" in bad.stderr
     assert "Traceback" not in bad.stderr
-    unknown = subprocess.run(
-        [exe, "--config", config_path, "ingest", "cnemc-air-archiv"], capture_output=True, text=True
-    )
-    assert unknown.returncode == 2 and "did you mean 'cnemc-air-archive'" in unknown.stderr
+    _, stderr = unknown.communicate(timeout=60)
+    assert unknown.returncode == 2 and "did you mean 'cnemc-air-archive'" in stderr
     assert SAMPLES.exists()

@@ -3,8 +3,9 @@
 Checks what a reader would notice: no network request at all, no console error, the map and
 the scorecard on screen, popups that show hostile names as text and run nothing. Saves a
 screenshot under maps/ for people to look at. `make test` installs Chromium (Debian's package:
-a browser download by a test tool does not work here) and requires these tests to run; a bare
-`pytest` without Chromium skips them.
+a browser download by a test tool does not work here) and requires these tests to run. They
+are `slow` (a real browser, about 15 s in all): a bare `pytest` leaves them to `make test`, and
+`pytest -m slow` without Chromium skips them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from envwatch.config import load_config
 from envwatch.report import write_report
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow
 
 if os.environ.get("ENVWATCH_REQUIRE_BROWSER"):  # `make test`: a missing driver is a failure
     import playwright.sync_api as playwright_api

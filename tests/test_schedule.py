@@ -485,6 +485,7 @@ def _wait_for_request(server: Any, path: str, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # a daemon process and a run held open 1.5 s: about 3 s
 def test_sigterm_during_a_run_lets_it_finish_then_exits_0(tmp_path, feed, daemons):
     from faultserver import Reply
 

@@ -41,6 +41,7 @@ def test_the_guide_answers_ten_questions_in_chinese() -> None:
         assert "```sh" in part and BASE in part
 
 
+@pytest.mark.slow  # every command of the guide, one after the other: about 4 s
 def test_every_example_runs(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(demo.folder)  # where the guide's reader works: envwatch.db is here
     runner = CliRunner()
