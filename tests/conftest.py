@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
+
+if TYPE_CHECKING:
+    from demo import Demo
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
@@ -100,3 +104,11 @@ def hostile_month_store(tmp_path_factory: pytest.TempPathFactory, month_store: P
     return build_month_store(
         tmp_path_factory.mktemp("month-hostile"), hostile=True, like=month_store
     )
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """The demo store of tests/demo.py (the bundled samples); tests read it or `demo_copy` it."""
+    from demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("demo"))

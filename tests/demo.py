@@ -1,4 +1,5 @@
-"""The demo store of the query, serve, API, export and staff-guide tests, built once per session.
+"""The demo store of the query, serve, API, export and staff-guide tests, built once per session
+(the `demo_store` fixture of conftest.py).
 
 It holds the bundled samples, as the issue describes the demo store: two days of the national
 hourly air archive (Ningbo's registry stations), one page of the national surface-water feed and
@@ -13,14 +14,10 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from conftest import ROOT, SAMPLES, SLIM_DAY1, SLIM_DAY2, write_config
 
 WATER_PAGE = SAMPLES / "water" / "cnemc_realtime_snapshot_20260821_p1.json"
 LAB_SHEET = ROOT / "data" / "examples" / "lab-sheet-example.csv"
-
-_BUILT: dict[str, Path] = {}
 
 
 @dataclass(frozen=True)
@@ -50,23 +47,18 @@ def ingest_demo(config: Path, db: Path) -> None:
         assert result.exit_code == 0, result.summary()
 
 
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """The session's demo store (built on first use); do not write to it."""
-    if "db" not in _BUILT:
-        folder = tmp_path_factory.mktemp("demo")
-        config = write_config(folder)
-        db = folder / "envwatch.db"
-        ingest_demo(config, db)
-        with sqlite3.connect(db) as conn:  # everything in the main file: copies are complete
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        _BUILT["db"] = db
-    db = _BUILT["db"]
-    return Demo(db.parent / "stations.yaml", db)
+def build_demo(folder: Path) -> Demo:
+    """The demo store in `folder` (the `demo_store` session fixture of conftest.py)."""
+    config = write_config(folder)
+    db = folder / "envwatch.db"
+    ingest_demo(config, db)
+    with sqlite3.connect(db) as conn:  # everything in the main file: copies are complete
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return Demo(config, db)
 
 
-def demo_copy(tmp_path_factory: pytest.TempPathFactory, folder: Path) -> Demo:
-    """A private copy of the demo store in `folder`, with a configuration pointing at it."""
-    demo = demo_store(tmp_path_factory)
+def demo_copy(demo: Demo, folder: Path) -> Demo:
+    """A private copy of the demo store `demo` in `folder`, with a configuration pointing at it."""
     folder.mkdir(parents=True, exist_ok=True)
     config = write_config(folder)
     shutil.copy(demo.db, folder / "envwatch.db")

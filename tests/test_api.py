@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from demo import Demo, demo_copy, demo_store
+from demo import Demo, demo_copy
 
 import envwatch
 import envwatch.api
@@ -19,8 +19,8 @@ from envwatch.errors import UsageError
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return demo_store(tmp_path_factory)
+def demo(demo_store: Demo) -> Demo:
+    return demo_store
 
 
 @pytest.fixture
@@ -102,8 +102,8 @@ def test_empty_results_keep_their_columns_and_dtypes(ew: envwatch.StoreReader) -
     assert card.empty and "met" in card.columns
 
 
-def test_scorecard_when_filled(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    copy = demo_copy(tmp_path_factory, tmp_path)
+def test_scorecard_when_filled(demo_store: Demo, tmp_path: Path) -> None:
+    copy = demo_copy(demo_store, tmp_path)
     with sqlite3.connect(copy.db) as conn:
         conn.executemany(
             "INSERT INTO score (period, target_id, label, value, value_text, unit, goal, met, "

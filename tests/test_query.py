@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from demo import LAB_SHEET, Demo, demo_copy, demo_store
+from demo import LAB_SHEET, Demo, demo_copy
 
 from envwatch.cli import main
 from envwatch.config import load_config
@@ -29,8 +29,8 @@ REQUIRED = {  # the issue's list, by what each answers
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return demo_store(tmp_path_factory)
+def demo(demo_store: Demo) -> Demo:
+    return demo_store
 
 
 def _run(config: Path, *args: str) -> Result:
@@ -129,10 +129,8 @@ def test_sections_below_target_and_revisions_of_the_week(tmp_path: Path) -> None
     assert run_canned(db, q["revisions_last_week"], {"until": "2020-01-01"}).empty
 
 
-def test_scorecard_query_on_filled_view(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-) -> None:
-    copy = demo_copy(tmp_path_factory, tmp_path)
+def test_scorecard_query_on_filled_view(demo_store: Demo, tmp_path: Path) -> None:
+    copy = demo_copy(demo_store, tmp_path)
     with sqlite3.connect(copy.db) as conn:
         conn.execute(
             "INSERT INTO score (period, target_id, label, value, unit, goal, met, period_start, "

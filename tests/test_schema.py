@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from demo import Demo, demo_copy, demo_store
+from demo import Demo, demo_copy
 
 import envwatch
 from envwatch import air, outfalls, water
@@ -88,10 +88,8 @@ def test_nothing_internal_is_readable() -> None:
     assert {"air_hour", "sites", "observations", "run_ledger"} <= READABLE
 
 
-def test_a_view_that_lost_a_column_fails_loudly(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-) -> None:
-    copy = demo_copy(tmp_path_factory, tmp_path)
+def test_a_view_that_lost_a_column_fails_loudly(demo_store: Demo, tmp_path: Path) -> None:
+    copy = demo_copy(demo_store, tmp_path)
     body = view_sql()["air_daily"].replace(", s.background AS background", "")
     assert body != view_sql()["air_daily"]
     with sqlite3.connect(copy.db) as conn:
@@ -101,10 +99,8 @@ def test_a_view_that_lost_a_column_fails_loudly(
         ew.air_daily()
 
 
-def test_the_python_helpers_read_the_same_days_as_the_api(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    demo: Demo = demo_store(tmp_path_factory)
+def test_the_python_helpers_read_the_same_days_as_the_api(demo_store: Demo) -> None:
+    demo = demo_store
     store = Store.readonly(demo.db)
     try:
         with envwatch.open(demo.db) as ew:

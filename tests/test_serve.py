@@ -30,8 +30,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return demo_copy(tmp_path_factory, tmp_path_factory.mktemp("serve"))
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_store: Demo) -> Demo:
+    return demo_copy(demo_store, tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")

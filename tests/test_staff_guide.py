@@ -27,8 +27,8 @@ def _blocks(lang: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    return demo_copy(tmp_path_factory, tmp_path_factory.mktemp("guide"))
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_store: Demo) -> Demo:
+    return demo_copy(demo_store, tmp_path_factory.mktemp("guide"))
 
 
 def test_the_guide_answers_ten_questions_in_chinese() -> None:
