@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
-from conftest import AIR_DAY1, SAMPLES, SLIM_DAY1, SLIM_DAY2
+from conftest import SAMPLES, SLIM_DAY1, SLIM_DAY2
 from faultserver import FaultServer, Reply
 
 # The registry's stations are Ningbo's, and the slim days hold all of Ningbo's columns as the
-# national files publish them: the tests without --all-sites ingest those (the whole nation
-# would only cost time); the --all-sites test keeps the national file.
+# national files publish them (and 35 other stations): the tests ingest those, the whole nation
+# would only cost time (test_air_store checks the national files).
 DAY1, DAY2 = SLIM_DAY1, SLIM_DAY2
 
 NINGBO = ["1234A", "1235A", "1236A", "1237A", "1238A", "1239A", "1240A", "1241A", "2871A", "3710A"]
@@ -148,15 +148,30 @@ def test_one_changed_value_is_one_revision(
 def test_all_sites_adds_stations_with_names_and_coordinates(
     envwatch: Callable[..., Result], db_path: Path
 ) -> None:
-    result = envwatch("ingest", "cnemc-air-archive", "--file", str(AIR_DAY1), "--all-sites")
+    # the slim day: 35 stations beyond the registry's, each checked against the station list
+    result = envwatch("ingest", "cnemc-air-archive", "--file", str(DAY1), "--all-sites")
     assert result.exit_code == 0, result.output
-    assert f"{_cells(AIR_DAY1):,} new" in result.output
+    assert f"{_cells(DAY1):,} new" in result.output
+    listed = pd.read_csv(SAMPLES / "air" / "StationList-2020.01.01.csv", dtype=str).set_index(
+        "监测点编码"
+    )
+    day = pd.read_csv(DAY1, dtype=str, keep_default_na=False)
+    others = [s for s in day.columns[3:] if s not in NINGBO]
+    assert len(others) == 35 and set(others) <= set(listed.index)
+    others = [s for s in others if (day[s] != "").any()]  # a station without values stays out
+    assert len(others) >= 30
     with _db(db_path) as c:
-        name, city, lon, lat, origin = c.execute(
-            "select name, city, lon, lat, origin from sites where site_id='1001A'"
-        ).fetchone()
-        assert (name, city, origin) == ("万寿西宫", "北京", "feed")
-        assert (lon, lat) == (116.366, 39.8673)
+        for site in others:
+            name, city, lon, lat, origin = c.execute(
+                "select name, city, lon, lat, origin from sites where site_id = ?", (site,)
+            ).fetchone()
+            row = listed.loc[site]
+            assert (name, city, origin) == (row["监测点名称"], row["城市"], "feed"), site
+            assert (lon, lat) == (float(row["经度"]), float(row["纬度"])), site
+        assert c.execute("select name, city from sites where site_id = '1223A'").fetchone() == (
+            "滨江",
+            "杭州",
+        )
         # registry stations keep what the config says
         assert c.execute("select district, origin from sites where site_id='1236A'").fetchone() == (
             "镇海区",
