@@ -220,7 +220,8 @@ def test_two_ingests_at_once_store_everything_once(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     a = _envwatch(cfg, "ingest", "cnemc-air-archive", "--file", str(SLIM_DAY1))
     b = _envwatch(cfg, "ingest", "cnemc-air-archive", "--file", str(SLIM_DAY1))
-    assert a.wait(120) == 0 and b.wait(120) == 0
+    codes = (a.wait(120), b.wait(120))
+    assert codes == (0, 0), (codes, a.stderr and a.stderr.read(), b.stderr and b.stderr.read())
     with sqlite3.connect(tmp_path / "envwatch.db") as c:
         runs = sorted(c.execute("select new, unchanged from runs").fetchall())
     # one run stored the day, the other found it all there
