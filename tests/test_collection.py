@@ -216,6 +216,7 @@ def _envwatch(cfg: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow  # two envwatch processes: about 2-3 s
 def test_two_ingests_at_once_store_everything_once(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     a = _envwatch(cfg, "ingest", "cnemc-air-archive", "--file", str(SLIM_DAY1))

@@ -387,6 +387,7 @@ def test_cell_that_is_not_a_number_is_rejected_rest_lands(
         assert reject == ("1236A", "SO2", "2019-01-01 07:00", "12#")
 
 
+@pytest.mark.slow  # three envwatch processes: about 2-3 s
 def test_cli_subprocess_exit_codes(tmp_path: Path, config_path: Path) -> None:
     """The installed console script: status codes and one-line messages, no traceback."""
     import subprocess

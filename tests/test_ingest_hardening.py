@@ -353,6 +353,7 @@ def test_a_zone_status_sheet_after_the_outlines_keeps_them(
 # -- the lock wait (issue 15 item 10) -----------------------------------------------------------
 
 
+@pytest.mark.slow  # an envwatch process waiting for the lock: about 2 s
 def test_a_waiting_ingest_says_whom_it_waits_for(tmp_path: Path, config_path: Path) -> None:
     f = tmp_path / "china_sites_20190101.csv"
     f.write_text(archive_day(date(2019, 1, 1)))

@@ -326,6 +326,7 @@ def test_a_queued_run_does_not_start_once_the_scheduler_is_stopping(loaded, capl
     assert "archive-mirror: not started, the scheduler is stopping" in caplog.text
 
 
+@pytest.mark.slow  # a run in a child process: about 2 s
 def test_the_job_function_ingests_a_folder_in_a_child_process(tmp_path, caplog):
     # The real path of a scheduled run: pipeline.ingest in a fresh process, its report logged.
     caplog.set_level("INFO", logger="envwatch.schedule")
@@ -512,6 +513,7 @@ def test_sigterm_during_a_run_lets_it_finish_then_exits_0(tmp_path, feed, daemon
     assert status in ("ok", "partial") and new > 0
 
 
+@pytest.mark.slow  # a daemon process and its run: about 2-3 s
 def test_a_second_ctrl_c_rolls_the_run_back_and_exits_0(tmp_path, feed, daemons):
     from faultserver import Reply
 
