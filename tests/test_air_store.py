@@ -1,5 +1,9 @@
 """Hourly AQI and HJ 663 station days in the store, checked against the feed's own published
-values, recomputed for exactly what an ingest touched."""
+values, recomputed for exactly what an ingest touched.
+
+The checks on the national store (both sample days, all 1,605 stations: about 5 s to ingest)
+are `slow`, run by `make test`; the quick suite checks the same published values without the
+store in tests/standards (test_aqi, test_air_stats)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import Result
+from demo import Demo
 
 from envwatch import air
 from envwatch.config import load_config
@@ -18,6 +23,8 @@ from envwatch.pipeline import ingest
 from envwatch.store import MIGRATIONS, Store
 
 from conftest import AIR_DAY1, AIR_DAY2, ROOT, SLIM_DAY1, SLIM_DAY2
+
+needs_national = pytest.mark.slow  # the national store: about 5 s to build
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +50,7 @@ def _published(df: pd.DataFrame, typ: str, hour: str) -> pd.Series:
     return pd.to_numeric(row.replace("", np.nan))
 
 
+@needs_national
 def test_every_stored_hour_matches_the_published_aqi(national: Path) -> None:
     with sqlite3.connect(national) as c:
         rows = c.execute(
@@ -53,6 +61,7 @@ def test_every_stored_hour_matches_the_published_aqi(national: Path) -> None:
     assert rows[1] == rows[0]
 
 
+@needs_national
 def test_feed_without_aqi_rows_gives_the_same_aqi(national: Path, tmp_path: Path) -> None:
     from conftest import write_config
 
@@ -76,6 +85,7 @@ def test_feed_without_aqi_rows_gives_the_same_aqi(national: Path, tmp_path: Path
     assert diff[0] > 44 * 40 and diff[1] == diff[0]
 
 
+@needs_national
 def test_daily_means_equal_the_feeds_24h_values_at_midnight(
     national: Path, day2: pd.DataFrame
 ) -> None:
@@ -144,8 +154,8 @@ def test_revision_recomputes_exactly_one_hour_and_one_day(
     assert hour[0] > 240 and hour[1] > 200 and hour[2] == "PM2.5"
 
 
-def test_views_have_the_documented_columns(national: Path) -> None:
-    with sqlite3.connect(national) as c:
+def test_views_have_the_documented_columns(demo_store: Demo) -> None:
+    with sqlite3.connect(demo_store.db) as c:
         hourly = [r[1] for r in c.execute("pragma table_info(air_hourly)")]
         daily = [r[1] for r in c.execute("pragma table_info(air_daily)")]
         runs = [r[1] for r in c.execute("pragma table_info(runs)")]
@@ -200,8 +210,8 @@ def test_views_have_the_documented_columns(national: Path) -> None:
         assert col in runs
 
 
-def test_python_api_returns_dataframes(national: Path) -> None:
-    store = Store.readonly(national)
+def test_python_api_returns_dataframes(demo_store: Demo) -> None:
+    store = Store.readonly(demo_store.db)  # the slim days hold all of Ningbo's stations
     try:
         days = air.daily(store, ["1236A"], "2019-01-01", "2019-01-02")
         assert list(days["date"].dt.strftime("%Y-%m-%d")) == ["2019-01-01", "2019-01-02"]
@@ -282,6 +292,7 @@ def test_rule_set_changes_with_the_natural_day_of_2026_03_01(
     ]
 
 
+@needs_national
 def test_air_daily_shows_the_values_cnemc_publishes(national: Path, day2: pd.DataFrame) -> None:
     """Every complete station-day of 2019-01-01 (hours 01:00 … 24:00 are in the two sample
     files) equals CNEMC's X_24h at 24:00 and, for O3, its O3_8h_24h: rounded once, half to

@@ -319,6 +319,7 @@ def _with_reports(month_store: Path, folder: Path, jobs: str) -> Path:
     return config
 
 
+@pytest.mark.slow  # a month's and a year's page through the scheduler's job: about 3 s
 def test_report_jobs_run_on_the_2nd_and_in_january(month_store: Path, tmp_path: Path) -> None:
     from envwatch.schedule import build_scheduler, report_job_id, run_report
 
