@@ -753,19 +753,10 @@ def _columns(
         shown = text(title)
         if not shown:
             continue
-        key, unit, matched = _match_header(shown, lookup)
-        if key == IGNORED:
+        known = _known_title(shown, lookup, where, ("column", "column"), rejects)
+        if known is None:
             continue
-        if key is None:
-            hint = _column_hint(matched, lookup)
-            rejects.append(
-                Reject(
-                    location=where,
-                    reason=f"column {shown!r} is not a known column{hint} and was ignored",
-                    raw=shown,
-                )
-            )
-            continue
+        key, unit = known
         if key in columns:
             rejects.append(
                 Reject(
@@ -780,6 +771,33 @@ def _columns(
             continue
         columns[key] = Column(index=index, title=shown, key=key, unit=unit)
     return columns, rejects
+
+
+def _known_title(
+    title: str,
+    lookup: Mapping[str, str],
+    where: str,
+    nouns: tuple[str, str],
+    rejects: list[Reject],
+) -> tuple[str, str] | None:
+    """(key, unit) of a column title or property name; None when it is one to ignore or
+    unknown (then a `Reject` at `where` is added to `rejects`). `nouns`: what it is and what it
+    is not, for the message, e.g. ``("column", "column")`` or ``("property", "field")``."""
+    key, unit, matched = _match_header(title, lookup)
+    if key == IGNORED:
+        return None
+    if key is None:
+        hint = _column_hint(matched, lookup)
+        what, known_as = nouns
+        rejects.append(
+            Reject(
+                location=where,
+                reason=f"{what} {title!r} is not a known {known_as}{hint} and was ignored",
+                raw=title,
+            )
+        )
+        return None
+    return key, unit
 
 
 def _first_filled(cells: list[Any]) -> list[str]:
@@ -1106,19 +1124,10 @@ def read_records(
     cols: dict[str, Column] = {}
     rejects: list[Reject] = []
     for k in keys:
-        key, unit, matched = _match_header(k, columns)
-        if key == IGNORED:
+        known = _known_title(k, columns, "header", ("property", "field"), rejects)
+        if known is None:
             continue
-        if key is None:
-            hint = _column_hint(matched, columns)
-            rejects.append(
-                Reject(
-                    location="header",
-                    reason=f"property {k!r} is not a known field{hint} and was ignored",
-                    raw=k,
-                )
-            )
-            continue
+        key, unit = known
         if key not in cols:
             cols[key] = Column(index=len(cols), title=k, key=key, unit=unit)
         sources.setdefault(key, []).append(k)
