@@ -174,6 +174,15 @@ class _Parsed:
     values: dict[str, tuple[float, str]] = field(default_factory=dict)
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    _LOOKUP,
+    required=[_IDENTITY, ("time", "date")],
+    wanted="a station (站点编码 or 站点名称) and a time (监测时间, or 日期 and 小时) column",
+    example="air-sheet-template.csv",
+)
+
+
 def read(
     data: bytes,
     *,
@@ -191,15 +200,7 @@ def read(
     """
     now = sheet.check_now(now)
     zone = ZoneInfo(tz)
-    table = sheet.read_sheet(
-        data,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[_IDENTITY, ("time", "date")],
-        wanted="a station (站点编码 or 站点名称) and a time (监测时间, or 日期 and 小时) column",
-        example="air-sheet-template.csv",
-    )
+    table = sheet.read_sheet(data, LAYOUT, name=name)
     rejects = list(table.rejects)
     if table.has("date") and not table.has("time") and not table.has("hour"):
         raise table.error(

@@ -114,6 +114,14 @@ STATUSES: dict[str, str] = {
 RECORD_COLUMNS = ["cell_id", "name", "cell_type", "address", "lon", "lat", "status", "built_on"]
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    _LOOKUP,
+    required=[("name",), ("cell_type",)],
+    wanted="a name (名称) and a cell_type (类型) column",
+)
+
+
 def read(
     payload: bytes,
     *,
@@ -130,15 +138,7 @@ def read(
     now = sheet.check_now(now)
     zone = ZoneInfo(tz)
     types = _types(cell_types)
-    table = sheet.read_sheet(
-        payload,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[("name",), ("cell_type",)],
-        wanted="a name (名称) and a cell_type (类型) column",
-        example="cells-sheet-example.csv",
-    )
+    table = sheet.read_sheet(payload, LAYOUT, name=name)
     rejects = list(table.rejects)
     records: list[dict[str, Any]] = []
     seen: dict[str, int] = {}

@@ -119,6 +119,14 @@ _WATER_TYPES = {
 _LAST_BRACKET = re.compile(r"[(\[【]([^)\]】]*)[)\]】]$")
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    COLUMN_ALIASES,
+    required=[("section",), ("sampled_at",)],
+    wanted="a section (断面名称) and a sampled_at (采样时间) column",
+)
+
+
 def read(
     payload: bytes,
     *,
@@ -136,15 +144,7 @@ def read(
     """
     now = sheet.check_now(now or datetime.now(UTC))
     zone = ZoneInfo(tz)
-    table = sheet.read_sheet(
-        payload,
-        kind=KIND,
-        name=name,
-        columns=COLUMN_ALIASES,
-        required=[("section",), ("sampled_at",)],
-        wanted="a section (断面名称) and a sampled_at (采样时间) column",
-        example="lab-sheet-example.csv",
-    )
+    table = sheet.read_sheet(payload, LAYOUT, name=name)
     rejects = list(table.rejects)
     factors = _parameter_columns(table, rejects)
     registry = SiteRegistry(known_sites, "water")

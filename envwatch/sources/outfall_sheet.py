@@ -192,6 +192,14 @@ _TYPE_SUFFIX = re.compile(r"(排放口|排污口|排口|outfall)$")
 SITE_COLUMNS = ["site_id", "name", "new", "zone", "receiving_water", "outfall_type", "lon", "lat"]
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    _LOOKUP,
+    required=[_IDENTITY, _WHEN],
+    wanted="an outfall (排口名称 or 排口编号) and an inspected_at (巡查时间 or 日期) column",
+)
+
+
 def read(
     payload: bytes,
     *,
@@ -210,15 +218,7 @@ def read(
     """
     now = sheet.check_now(now)
     zone = ZoneInfo(tz)
-    table = sheet.read_sheet(
-        payload,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[_IDENTITY, _WHEN],
-        wanted="an outfall (排口名称 or 排口编号) and an inspected_at (巡查时间 or 日期) column",
-        example="outfall-sheet-example.csv",
-    )
+    table = sheet.read_sheet(payload, LAYOUT, name=name)
     registry = SiteRegistry(known_sites, "outfall")
     types = registry.column("outfall_type")
     rejects = list(table.rejects)

@@ -46,6 +46,7 @@ China, an outline that is not a GeoJSON geometry, a second row with the same zon
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime
 from typing import Any
@@ -170,7 +171,10 @@ _STATUS_DATE = {"accepted": "accepted_on", "reinspected": "reinspected_on"}
 _DATE_NAMES = {"accepted_on": "验收日期", "reinspected_on": "复核日期"}
 _WGS84_CRS = ("crs84", "4326", "4490", "wgs84", "wgs_1984", "cgcs2000")
 _WANTED = "a name (零直排区名称) and a status (状态) column"
-_EXAMPLE = "zone-sheet-example.csv"
+
+
+LAYOUT = sheet.Layout(KIND, _LOOKUP, required=[("name",), ("status",)], wanted=_WANTED)
+_GEOJSON_LAYOUT = dataclasses.replace(LAYOUT, example="zone-sheet-example.geojson")
 
 
 def read(payload: bytes, *, name: str, tz: str = "Asia/Shanghai", now: datetime) -> Reading:
@@ -183,15 +187,7 @@ def read(payload: bytes, *, name: str, tz: str = "Asia/Shanghai", now: datetime)
     if sheet.is_json(payload):
         table, outlines = _geojson(payload, name)
     else:
-        table = sheet.read_sheet(
-            payload,
-            kind=KIND,
-            name=name,
-            columns=_LOOKUP,
-            required=[("name",), ("status",)],
-            wanted=_WANTED,
-            example=_EXAMPLE,
-        )
+        table = sheet.read_sheet(payload, LAYOUT, name=name)
         outlines = {}
     rejects = list(table.rejects)
     records: list[dict[str, Any]] = []
@@ -361,15 +357,7 @@ def _geojson(payload: bytes, name: str) -> tuple[Sheet, dict[int, dict[str, Any]
     if not isinstance(features, list):
         raise ParseError(f"{KIND} {name}: 'features' is not a list; export the GeoJSON again")
     properties = [dict(f.get("properties") or {}) if isinstance(f, dict) else {} for f in features]
-    table = sheet.read_records(
-        properties,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[("name",), ("status",)],
-        wanted=_WANTED,
-        example="zone-sheet-example.geojson",
-    )
+    table = sheet.read_records(properties, _GEOJSON_LAYOUT, name=name)
     outlines = {
         i: f["geometry"]
         for i, f in enumerate(features, start=1)
