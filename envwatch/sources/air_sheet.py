@@ -66,7 +66,7 @@ import pandas as pd
 from envwatch.sources import sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, RowRejects, Sheet
-from envwatch.sources.sites import SiteRegistry, resolve
+from envwatch.sources.sites import SiteRegistry, resolve, sited_reading
 
 __all__ = ["CO_MG_MAX", "COLUMNS", "DEFAULT_LEVEL", "POLLUTANTS", "SITE_COLUMNS", "read"]
 
@@ -260,15 +260,8 @@ def read(
         if site["new"] and not site.get("control_level"):
             site["control_level"] = DEFAULT_LEVEL
     landed = {r[0] for r in records}
-    return Reading(
-        observations=sheet.observations(records, "1h"),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        sites=sheet.as_frame(
-            [s for s in sites.values() if s["site_id"] in landed],
-            SITE_COLUMNS,
-            floats=("lon", "lat"),
-        ).astype({"new": bool}),
-    )
+    used = [s for s in sites.values() if s["site_id"] in landed]
+    return sited_reading(records, "1h", rejects, used, SITE_COLUMNS)
 
 
 def _values(

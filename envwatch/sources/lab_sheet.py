@@ -60,7 +60,14 @@ import pandas as pd
 from envwatch.sources import sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import BadCell, Column, Row, RowRejects, Sheet
-from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
+from envwatch.sources.sites import (
+    Resolved,
+    SiteRegistry,
+    resolve,
+    resolve_rows,
+    sited_reading,
+    timed_rows,
+)
 from envwatch.standards.water import PARAMETERS
 
 __all__ = ["COLUMNS", "COLUMN_ALIASES", "SITE_COLUMNS", "read"]
@@ -160,27 +167,21 @@ def read(
 
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
-    seen: dict[tuple[str, datetime], int] = {}
-    for row, found in resolved:
+    for row, found, reject, when in timed_rows(
+        table,
+        resolved,
+        new_types,
+        rejects,
+        time_of=lambda row, reject: _sampled_at(table, row, zone, now, reject),
+        untyped=lambda site_id: (
+            f"new section {site_id!r} needs a water_type (河流/湖库, river/lake) in at least "
+            "one of its rows; row skipped"
+        ),
+        duplicate=lambda first: (
+            f"a second row for this section and time (duplicate of row {first}); the first was kept"
+        ),
+    ):
         site_id, is_new = found.site_id, found.new
-        reject = RowRejects(table, row, rejects, site_id)
-        if is_new and site_id not in new_types:
-            reject(
-                f"new section {site_id!r} needs a water_type (河流/湖库, river/lake) in at least "
-                "one of its rows; row skipped"
-            )
-            continue
-        when = _sampled_at(table, row, zone, now, reject)
-        if when is None:
-            continue
-        if (site_id, when) in seen:
-            reject(
-                f"a second row for this section and time (duplicate of row "
-                f"{seen[site_id, when]}); the first was kept",
-                period_end=when.isoformat(),
-            )
-            continue
-        seen[site_id, when] = row.number
         site = sites.setdefault(
             site_id,
             {
@@ -209,13 +210,7 @@ def read(
             if got is not None:
                 records.append((site_id, key, when, got[0], PARAMETERS[key].unit, got[1]))
 
-    return Reading(
-        observations=sheet.observations(records, "sample"),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        sites=sheet.as_frame(list(sites.values()), SITE_COLUMNS, floats=("lon", "lat")).astype(
-            {"new": bool}
-        ),
-    )
+    return sited_reading(records, "sample", rejects, sites.values(), SITE_COLUMNS)
 
 
 def _identify(table: Sheet, row: Row, registry: SiteRegistry, add_sites: bool) -> Resolved | Reject:

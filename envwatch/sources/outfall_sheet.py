@@ -55,7 +55,14 @@ import pandas as pd
 from envwatch.sources import sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
-from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
+from envwatch.sources.sites import (
+    Resolved,
+    SiteRegistry,
+    resolve,
+    resolve_rows,
+    sited_reading,
+    timed_rows,
+)
 
 __all__ = ["COLUMNS", "FLOW_UNITS", "CONCENTRATION_UNITS", "SITE_COLUMNS", "read"]
 
@@ -233,26 +240,19 @@ def read(
 
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
-    seen: dict[tuple[str, datetime], int] = {}
-    for row, found in resolved:
+    for row, found, reject, when in timed_rows(
+        table,
+        resolved,
+        new_types,
+        rejects,
+        time_of=lambda row, reject: _inspection_time(table, row, zone, now, reject),
+        untyped=lambda site_id: _needs_type(table, site_id),
+        duplicate=lambda first: (
+            f"duplicate of row {first} (same outfall and inspection time); the first was kept"
+        ),
+    ):
         site_id, is_new = found.site_id, found.new
-        reject = sheet.RowRejects(table, row, rejects, site_id)
-        if is_new and site_id not in new_types:
-            reject(_needs_type(table, site_id))
-            continue
-        when = _inspection_time(table, row, zone, now, reject)
-        if when is None:
-            continue
         stamp = when.isoformat()
-        if (site_id, when) in seen:
-            reject(
-                f"duplicate of row {seen[site_id, when]} (same outfall and inspection time); "
-                "the first was kept",
-                period_end=stamp,
-            )
-            continue
-        seen[site_id, when] = row.number
-
         site = sites.setdefault(
             site_id,
             {
@@ -278,13 +278,7 @@ def read(
                 period_end=stamp,
             )
 
-    return Reading(
-        observations=sheet.observations(records, "inspection"),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        sites=sheet.as_frame(list(sites.values()), SITE_COLUMNS, floats=("lon", "lat")).astype(
-            {"new": bool}
-        ),
-    )
+    return sited_reading(records, "inspection", rejects, sites.values(), SITE_COLUMNS)
 
 
 def _check_type(
