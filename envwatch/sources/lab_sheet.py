@@ -58,16 +58,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from envwatch.sources import sheet
+from envwatch.sources import sites as site_rules
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import BadCell, Column, Row, RowRejects, Sheet
-from envwatch.sources.sites import (
-    Resolved,
-    SiteRegistry,
-    resolve,
-    resolve_rows,
-    sited_reading,
-    timed_rows,
-)
+from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
 from envwatch.standards.water import PARAMETERS
 
 __all__ = ["COLUMNS", "COLUMN_ALIASES", "SITE_COLUMNS", "read"]
@@ -167,7 +161,7 @@ def read(
 
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
-    for row, found, reject, when in timed_rows(
+    for row, found, reject, when in site_rules.timed_rows(
         table,
         resolved,
         new_types,
@@ -210,7 +204,7 @@ def read(
             if got is not None:
                 records.append((site_id, key, when, got[0], PARAMETERS[key].unit, got[1]))
 
-    return sited_reading(records, "sample", rejects, sites.values(), SITE_COLUMNS)
+    return site_rules.sited_reading(records, "sample", rejects, sites.values(), SITE_COLUMNS)
 
 
 def _identify(table: Sheet, row: Row, registry: SiteRegistry, add_sites: bool) -> Resolved | Reject:

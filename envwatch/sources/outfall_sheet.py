@@ -53,16 +53,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from envwatch.sources import sheet
+from envwatch.sources import sites as site_rules
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
-from envwatch.sources.sites import (
-    Resolved,
-    SiteRegistry,
-    resolve,
-    resolve_rows,
-    sited_reading,
-    timed_rows,
-)
+from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
 
 __all__ = ["COLUMNS", "FLOW_UNITS", "CONCENTRATION_UNITS", "SITE_COLUMNS", "read"]
 
@@ -240,7 +234,7 @@ def read(
 
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
-    for row, found, reject, when in timed_rows(
+    for row, found, reject, when in site_rules.timed_rows(
         table,
         resolved,
         new_types,
@@ -278,7 +272,7 @@ def read(
                 period_end=stamp,
             )
 
-    return sited_reading(records, "inspection", rejects, sites.values(), SITE_COLUMNS)
+    return site_rules.sited_reading(records, "inspection", rejects, sites.values(), SITE_COLUMNS)
 
 
 def _check_type(

@@ -61,7 +61,7 @@ import pandas as pd
 
 from envwatch.errors import ParseError
 from envwatch.geo import CHINA_LAT, CHINA_LON, in_china
-from envwatch.sources.base import Reject, empty_observations
+from envwatch.sources.base import Reading, Reject, empty_observations
 
 __all__ = [
     "CHINA_LAT",
@@ -98,6 +98,7 @@ __all__ = [
     "norm",
     "number",
     "observations",
+    "register_reading",
     "read_records",
     "read_sheet",
     "sheet_order",
@@ -1169,6 +1170,45 @@ def load_json(payload: bytes, *, kind: str, name: str) -> Any:
 
 
 # --- results ---------------------------------------------------------------------------------
+
+
+def register_reading(
+    table: Sheet,
+    record_of: Callable[[Row, RowRejects], dict[str, Any] | None],
+    *,
+    key: str,
+    noun: str,
+    columns: Sequence[str],
+) -> Reading:
+    """What a register (zones, cells: one record per thing, no observations) delivers.
+
+    `record_of` makes a row's record (or rejects the row and returns None); of rows with the
+    same `key` the first is kept and the others are rejected as its duplicates (`noun` names
+    the thing: ``zone``, ``cell``). Records have `columns` (lon/lat as floats); rejects are in
+    the order staff read the sheet.
+    """
+    rejects = list(table.rejects)
+    records: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for row in table.rows:
+        reject = RowRejects(table, row, rejects)
+        record = record_of(row, reject)
+        if record is None:
+            continue
+        ident = record[key]
+        if ident in seen:
+            reject(
+                f"duplicate of {table.row_label} {seen[ident]} (same {noun} {ident!r}); "
+                "the first was kept"
+            )
+            continue
+        seen[ident] = row.number
+        records.append(record)
+    return Reading(
+        observations=empty_observations(),
+        rejects=sorted(rejects, key=sheet_order),
+        records=as_frame(records, columns, floats=("lon", "lat")),
+    )
 
 
 def observations(

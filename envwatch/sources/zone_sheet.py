@@ -57,7 +57,7 @@ from shapely.geometry import mapping, shape
 
 from envwatch.errors import ParseError
 from envwatch.sources import sheet
-from envwatch.sources.base import Reading, empty_observations
+from envwatch.sources.base import Reading
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
 
 __all__ = ["COLUMNS", "RECORD_COLUMNS", "STATUSES", "ZONE_TYPES", "read"]
@@ -189,37 +189,22 @@ def read(payload: bytes, *, name: str, tz: str = "Asia/Shanghai", now: datetime)
     else:
         table = sheet.read_sheet(payload, LAYOUT, name=name)
         outlines = {}
-    rejects = list(table.rejects)
-    records: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for row in table.rows:
-        reject = sheet.RowRejects(table, row, rejects)
-        record = _record(table, row, outlines.get(row.number), zone, now, reject)
-        if record is None:
-            continue
-        zone_id = record["zone_id"]
-        if zone_id in seen:
-            reject(
-                f"duplicate of {table.row_label} {seen[zone_id]} (same zone {zone_id!r}); "
-                "the first was kept"
-            )
-            continue
-        seen[zone_id] = row.number
-        records.append(record)
-    return Reading(
-        observations=empty_observations(),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        records=sheet.as_frame(records, RECORD_COLUMNS, floats=("lon", "lat")),
+    return sheet.register_reading(
+        table,
+        lambda row, reject: _record(table, row, reject, zone, now, outlines.get(row.number)),
+        key="zone_id",
+        noun="zone",
+        columns=RECORD_COLUMNS,
     )
 
 
 def _record(
     table: Sheet,
     row: Row,
-    outline: dict[str, Any] | None,
+    reject: sheet.RowRejects,
     zone: ZoneInfo,
     now: datetime,
-    reject: sheet.RowRejects,
+    outline: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
     """The zone of one row, or None after rejecting it."""
     zone_name = table.text(row, "name")
