@@ -159,13 +159,8 @@ def read(
         rejects,
     )
 
-    records: list[tuple[str, str, datetime, float, str, str]] = []
-    sites: dict[str, dict[str, Any]] = {}
-    for row, found, reject, when in site_rules.timed_rows(
-        table,
-        resolved,
-        new_types,
-        rejects,
+    # Second pass: each row's time and values, once per section and time.
+    rules = site_rules.RowRules(
         time_of=lambda row, reject: _sampled_at(table, row, zone, now, reject),
         untyped=lambda site_id: (
             f"new section {site_id!r} needs a water_type (河流/湖库, river/lake) in at least "
@@ -174,7 +169,11 @@ def read(
         duplicate=lambda first: (
             f"a second row for this section and time (duplicate of row {first}); the first was kept"
         ),
-    ):
+    )
+    records: list[tuple[str, str, datetime, float, str, str]] = []
+    sites: dict[str, dict[str, Any]] = {}
+    rows = site_rules.timed_rows(table, resolved, new_types, rejects, rules)
+    for row, found, reject, when in rows:
         site_id, is_new = found.site_id, found.new
         site = sites.setdefault(
             site_id,

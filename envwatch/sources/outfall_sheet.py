@@ -232,19 +232,18 @@ def read(
         rejects,
     )
 
-    records: list[tuple[str, str, datetime, float, str, str]] = []
-    sites: dict[str, dict[str, Any]] = {}
-    for row, found, reject, when in site_rules.timed_rows(
-        table,
-        resolved,
-        new_types,
-        rejects,
+    # Second pass: each row's time and values, once per outfall and time.
+    rules = site_rules.RowRules(
         time_of=lambda row, reject: _inspection_time(table, row, zone, now, reject),
         untyped=lambda site_id: _needs_type(table, site_id),
         duplicate=lambda first: (
             f"duplicate of row {first} (same outfall and inspection time); the first was kept"
         ),
-    ):
+    )
+    records: list[tuple[str, str, datetime, float, str, str]] = []
+    sites: dict[str, dict[str, Any]] = {}
+    rows = site_rules.timed_rows(table, resolved, new_types, rejects, rules)
+    for row, found, reject, when in rows:
         site_id, is_new = found.site_id, found.new
         stamp = when.isoformat()
         site = sites.setdefault(

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -32,6 +32,7 @@ from envwatch.sources.sheet import Lookup, Row, RowRejects, Sheet, squash
 
 __all__ = [
     "Resolved",
+    "RowRules",
     "SiteRegistry",
     "district_disagreements",
     "resolve",
@@ -142,35 +143,45 @@ def resolve_rows(
     return resolved, needs
 
 
+class RowRules(NamedTuple):
+    """How a sheet's second pass (`timed_rows`) treats its rows.
+
+    `time_of(row, reject)`: the row's time (aware), or None after rejecting it;
+    `untyped(site_id)`: what a row of a new site that no row types must say (what to write);
+    `duplicate(first)`: what a second row for the same site and time says (`first` is the
+    number of the row kept).
+    """
+
+    time_of: Callable[[Row, RowRejects], datetime | None]
+    untyped: Callable[[str], str]
+    duplicate: Callable[[int], str]
+
+
 def timed_rows(
     table: Sheet,
     resolved: Iterable[tuple[Row, Resolved]],
     needs: Mapping[str, str],
     rejects: list[Reject],
-    *,
-    time_of: Callable[[Row, RowRejects], datetime | None],
-    untyped: Callable[[str], str],
-    duplicate: Callable[[int], str],
+    rules: RowRules,
 ) -> Iterator[tuple[Row, Resolved, RowRejects, datetime]]:
     """A sheet's second pass over `resolve_rows`' rows: each with its `RowRejects` and its time.
 
-    Rejected (into `rejects`) and skipped: a row of a new site that no row says what it is
-    (`needs` has no entry; `untyped(site_id)` says what to write), a row without a valid time
-    (`time_of` rejects it and returns None), and a second row for the same site and time
-    (`duplicate(first row number)` says so; the first is kept).
+    Rejected (into `rejects`, with the texts of `rules`) and skipped: a row of a new site that
+    no row says what it is (`needs` has no entry for it), a row without a valid time, and a
+    second row for the same site and time (the first is kept).
     """
     seen: dict[tuple[str, datetime], int] = {}
     for row, found in resolved:
         reject = RowRejects(table, row, rejects, found.site_id)
         if found.new and found.site_id not in needs:
-            reject(untyped(found.site_id))
+            reject(rules.untyped(found.site_id))
             continue
-        when = time_of(row, reject)
+        when = rules.time_of(row, reject)
         if when is None:
             continue
         key = (found.site_id, when)
         if key in seen:
-            reject(duplicate(seen[key]), period_end=when.isoformat())
+            reject(rules.duplicate(seen[key]), period_end=when.isoformat())
             continue
         seen[key] = row.number
         yield row, found, reject, when
