@@ -14,8 +14,9 @@ from click.testing import Result
 
 from envwatch import air
 from envwatch.config import load_config
+from envwatch.migrations import MIGRATIONS
 from envwatch.pipeline import ingest
-from envwatch.store import MIGRATIONS, Store
+from envwatch.store import Store
 
 from conftest import AIR_DAY1, AIR_DAY2, ROOT, SLIM_DAY1, SLIM_DAY2
 
