@@ -15,6 +15,11 @@ Matching ignores case, full/half width and spaces (`sheet.squash`). The pure fun
 `Resolved` or the reason as text; the reader turns the reason into a `Reject` at its row.
 `district_disagreements` compares a district stated in a sheet (所属区县) with the one found from
 the coordinates, after the pipeline has located the new sites.
+
+A sheet of timed values per site reads in two passes: `resolve_rows` (which site each row is,
+and what each new site is, e.g. its water type), then `timed_rows` (each row's time, the same
+rejects in every sheet for an untyped new site, a missing time or a duplicate, by `RowRules`);
+`sited_reading` delivers the result.
 """
 
 from __future__ import annotations
