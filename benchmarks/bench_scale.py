@@ -105,7 +105,7 @@ def rederive(db: Path, cfg: Path, group: int = 20) -> tuple[float, float]:
             keys = long.loc[long["averaging"] == "1h", ["site_id", "period_end"]].drop_duplicates()
             t = time.perf_counter()
             with store.transaction():
-                store.derive_air_hours(keys, long, lambda w: air.compute_hours(w, tz))
+                air.derive_hours(store, keys, long, lambda w: air.compute_hours(w, tz))
             t_hours += time.perf_counter() - t
             site_days = pd.DataFrame(
                 {

@@ -11,10 +11,11 @@ before 2026-03-01, ``2026`` from then on) follows D.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from envwatch import area, read
@@ -25,6 +26,14 @@ from envwatch.store import AIR_POLLUTANTS, Store
 _AIR_DAY = read.Scope("date", "date", "site_id", name="air_day")
 
 HOUR_PARAMETERS = (*AIR_POLLUTANTS, "aqi_published")
+
+# What the hourly AQI is computed from: wide column -> (parameter, averaging). The running 24-h
+# SO2 mean stands in for the 1-h SO2 above 800 µg/m³ under the 2012 rules (HJ 633).
+HOUR_INPUTS: dict[str, tuple[str, str]] = {
+    **{p: (p, "1h") for p in AIR_POLLUTANTS},
+    "aqi_published": ("aqi_published", "1h"),
+    "so2_24h": ("so2", "24h"),
+}
 
 DAY_COLUMNS = (
     "site_id",
@@ -105,7 +114,7 @@ def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) ->
         out.mismatches += int(differs.fillna(True).sum())
         return result
 
-    out.hours = store.derive_air_hours(keys, state, compute)
+    out.hours = derive_hours(store, keys, state, compute)
     site_days = pd.DataFrame(
         {
             "site_id": keys["site_id"].to_numpy(),
@@ -121,6 +130,83 @@ def derive(store: Store, written: pd.DataFrame, state: pd.DataFrame, tz: str) ->
         pd.Timestamp(site_days["date"].max()),
         tz,
     )
+    return out
+
+
+def derive_hours(
+    store: Store,
+    keys: pd.DataFrame,
+    state: pd.DataFrame,
+    compute: Callable[[pd.DataFrame], pd.DataFrame],
+) -> int:
+    """Recompute ``air_hour`` rows for the (site_id, period_end) pairs in `keys`.
+
+    `state` holds stored values known to the caller (long format, as an upsert's state);
+    inputs (`HOUR_INPUTS`) of a touched site that `state` does not cover are read from the
+    store. `compute` takes the wide frame (site_id, period_end and one column per input)
+    and adds rules, aqi, category and primary_pollutant.
+    """
+    if keys.empty:
+        return 0
+    keys = keys.drop_duplicates()
+    lo, hi = int(keys["period_end"].min()), int(keys["period_end"].max())
+    parts = [_hour_inputs(state)]
+    have = set(zip(parts[0]["site_id"].tolist(), parts[0]["column"].tolist(), strict=True))
+    lacking = {
+        (s, c) for s in pd.unique(keys["site_id"]) for c in HOUR_INPUTS if (s, c) not in have
+    }
+    if lacking:
+        extra = _hour_inputs(
+            store.observations(
+                sorted({s for s, _ in lacking}),
+                sorted({HOUR_INPUTS[c][0] for _, c in lacking}),
+                lo - 1,
+                hi,
+            )
+        )
+        mask = [
+            (s, c) in lacking
+            for s, c in zip(extra["site_id"].tolist(), extra["column"].tolist(), strict=True)
+        ]
+        parts.append(extra.loc[mask])
+    long = pd.concat(parts, ignore_index=True).merge(
+        keys[["site_id", "period_end"]], on=["site_id", "period_end"], how="inner"
+    )
+    if long.empty:
+        return 0
+    wide = long.set_index(["site_id", "period_end", "column"])["value"].unstack("column")
+    wide = wide.reindex(columns=list(HOUR_INPUTS)).reset_index()
+    wide.columns.name = None
+    result = compute(wide)
+    cols = [
+        "site_id",
+        "period_end",
+        "rules",
+        *AIR_POLLUTANTS,
+        "aqi",
+        "category",
+        "primary_pollutant",
+        "aqi_published",
+    ]
+    store.replace_rows("air_hour", result, cols)
+    return len(result)
+
+
+def _hour_inputs(obs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of long-format `obs` that feed the hourly AQI, with their wide column name."""
+    # one lookup per (parameter, averaging) pair, not a string comparison per row
+    pc, params = pd.factorize(obs["parameter"])
+    ac, avgs = pd.factorize(obs["averaging"])
+    pairs = {pa: name for name, pa in HOUR_INPUTS.items()}
+    table = np.array(
+        [[pairs.get((str(p), str(a))) for a in avgs] for p in params], dtype=object
+    ).reshape(len(params), len(avgs))
+    column = table[pc, ac] if len(obs) else np.empty(0, dtype=object)
+    keep = pd.notna(column)
+    if "flag" in obs.columns:  # a flagged value (e.g. a platform's invalid mark) is not used
+        keep &= obs["flag"].fillna("").astype(str).to_numpy() == ""
+    out = obs.loc[keep, ["site_id", "period_end", "value"]].copy()
+    out["column"] = column[keep]
     return out
 
 

@@ -57,7 +57,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -75,7 +75,23 @@ Sites = str | Sequence[str] | None
 Day = DateLike | None
 """A local date (``"2026-11-01"``, a ``date``, a ``Timestamp`` at midnight); None: open."""
 
-__all__ = ["COLUMNS", "TABLES", "Column", "StoreReader", "Table", "open_store"]
+
+class AreaFilter(TypedDict, total=False):
+    """Which area values `StoreReader.area_hourly` and `area_daily` return (keywords only)."""
+
+    level: str | None
+    """``city``, ``district`` or ``group``; None: every level."""
+    area: Sites
+    """Area names, e.g. 宁波市, 镇海区, 大榭; None: every area."""
+    since: Day
+    """First natural day (hours 01:00 … 24:00)."""
+    until: Day
+    """Last natural day."""
+    exact: bool
+    """Also the ``*_exact`` columns (full precision)."""
+
+
+__all__ = ["COLUMNS", "TABLES", "AreaFilter", "Column", "StoreReader", "Table", "open_store"]
 
 AQI_CATEGORY = pd.CategoricalDtype(list(CATEGORIES), ordered=True)
 WATER_CLASS = pd.CategoricalDtype(list(CLASS_LABELS.values()), ordered=True)
@@ -178,44 +194,29 @@ class StoreReader:
         maxima, daily AQI; ``date`` is the natural day, ``valid`` whether the AQI's inputs are."""
         return self.table("air_daily", sites, start, end)
 
-    def area_hourly(
-        self,
-        level: str | None = None,
-        area: Sites = None,
-        since: Day = None,
-        until: Day = None,
-        *,
-        exact: bool = False,
-    ) -> pd.DataFrame:
+    def area_hourly(self, **where: Unpack[AreaFilter]) -> pd.DataFrame:
         """City, district and group hours (view ``area_hourly``): the mean of the counting
         stations' 1-h values rounded as published (integers, CO 0.1), the hourly AQI; `level`
         ``city``, ``district`` or ``group``; `area` e.g. 宁波市, 镇海区, 大榭; since … until are
         natural days (hours 01:00 … 24:00). ``exact=True`` adds ``*_exact`` (full precision)."""
-        return self._areas("area_hourly", level, area, since, until, exact)
+        return self._areas("area_hourly", **where)
 
-    def area_daily(
-        self,
-        level: str | None = None,
-        area: Sites = None,
-        since: Day = None,
-        until: Day = None,
-        *,
-        exact: bool = False,
-    ) -> pd.DataFrame:
+    def area_daily(self, **where: Unpack[AreaFilter]) -> pd.DataFrame:
         """City, district and group days (view ``area_daily``): the mean of the counting
         stations' HJ 663 daily values (75 % of them valid, 50 % under four), the O3 1-h maximum
         of the area's hourly series, rounded once as published, the daily AQI and ``valid``;
         ``date`` is the natural day. ``exact=True`` adds ``*_exact`` (full precision)."""
-        return self._areas("area_daily", level, area, since, until, exact)
+        return self._areas("area_daily", **where)
 
     def _areas(
         self,
         name: str,
-        level: str | None,
-        area: str | Sequence[str] | None,
-        since: DateLike | None,
-        until: DateLike | None,
-        exact: bool,
+        *,
+        level: str | None = None,
+        area: Sites = None,
+        since: Day = None,
+        until: Day = None,
+        exact: bool = False,
     ) -> pd.DataFrame:
         if level is not None and level not in ("city", "district", "group"):
             raise UsageError(f"level '{level}' is not city, district or group")

@@ -111,29 +111,33 @@ class RetryPolicy:
         return Decision(True, wait)
 
 
-#: httpx exception classes, most specific first: (class, cause, what happened, retryable).
-_EXCEPTIONS: tuple[tuple[type[Exception], str, str, bool], ...] = (
-    (httpx.ConnectTimeout, "connect_timeout", "timed out connecting", True),
-    (httpx.ReadTimeout, "read_timeout", "timed out waiting for data", True),
-    (httpx.WriteTimeout, "write_timeout", "timed out sending the request", True),
-    (httpx.PoolTimeout, "pool_timeout", "timed out waiting for a free connection", True),
-    (httpx.ConnectError, "connect_error", "cannot connect ({})", True),
-    (httpx.RemoteProtocolError, "protocol_error", "response cut short or malformed ({})", True),
-    (httpx.ProxyError, "proxy_error", "proxy failed ({})", True),
-    (httpx.NetworkError, "network_error", "connection failed ({})", True),
-    (httpx.DecodingError, "decoding_error", "body cannot be decoded ({})", True),
-    (httpx.TooManyRedirects, "too_many_redirects", "too many redirects", False),
-    (httpx.UnsupportedProtocol, "invalid_url", "invalid URL ({})", False),
-    (httpx.InvalidURL, "invalid_url", "invalid URL ({})", False),
+#: httpx exceptions worth another attempt, most specific first: (class, cause, what happened).
+_RETRYABLE: tuple[tuple[type[Exception], str, str], ...] = (
+    (httpx.ConnectTimeout, "connect_timeout", "timed out connecting"),
+    (httpx.ReadTimeout, "read_timeout", "timed out waiting for data"),
+    (httpx.WriteTimeout, "write_timeout", "timed out sending the request"),
+    (httpx.PoolTimeout, "pool_timeout", "timed out waiting for a free connection"),
+    (httpx.ConnectError, "connect_error", "cannot connect ({})"),
+    (httpx.RemoteProtocolError, "protocol_error", "response cut short or malformed ({})"),
+    (httpx.ProxyError, "proxy_error", "proxy failed ({})"),
+    (httpx.NetworkError, "network_error", "connection failed ({})"),
+    (httpx.DecodingError, "decoding_error", "body cannot be decoded ({})"),
+)
+#: httpx exceptions another attempt cannot mend (none is a subclass of a retryable one).
+_FINAL: tuple[tuple[type[Exception], str, str], ...] = (
+    (httpx.TooManyRedirects, "too_many_redirects", "too many redirects"),
+    (httpx.UnsupportedProtocol, "invalid_url", "invalid URL ({})"),
+    (httpx.InvalidURL, "invalid_url", "invalid URL ({})"),
 )
 
 
 def classify_exception(exc: BaseException) -> Failure:
     """The `Failure` of an exception raised while sending or reading; its text redacted."""
     text = redact(str(exc)) or "no detail"
-    for cls, cause, what, retryable in _EXCEPTIONS:
-        if isinstance(exc, cls):
-            return Failure(cause, what.format(text), retryable)
+    for table, retryable in ((_FINAL, False), (_RETRYABLE, True)):
+        for cls, cause, what in table:
+            if isinstance(exc, cls):
+                return Failure(cause, what.format(text), retryable)
     retryable = isinstance(exc, httpx.TransportError) and not isinstance(
         exc, httpx.LocalProtocolError
     )

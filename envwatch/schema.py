@@ -345,19 +345,19 @@ _DAY_CODES = ("pm25", "pm10", "so2", "no2", "co", "o3_1h_max", "o3_8h_max")
 
 
 def _air_24h() -> tuple[Column, ...]:
-    units = {"co": "mg/m³"}
-    names = {"pm25": "PM2.5", "pm10": "PM10", "so2": "SO2", "no2": "NO2", "co": "CO"}
+    """The five 24-h means (O3 has daily maxima instead), rounded as published."""
     return tuple(
         _c(
             code,
             "float",
             f"{name} 日均",
-            units.get(code, "µg/m³"),
+            _AIR_UNITS.get(code, "µg/m³"),
             "至少20个小时值",
-            en=f"24-h mean {name}, {units.get(code, 'µg/m³')} (valid with >= 20 hours)",
+            en=f"24-h mean {name}, {_AIR_UNITS.get(code, 'µg/m³')} (valid with >= 20 hours)",
             sql=published(f"d.{code}", 1 if code == "co" else 0),
         )
-        for code, name in names.items()
+        for code, name in _AIR_NAMES.items()
+        if code != "o3"
     )
 
 

@@ -84,17 +84,7 @@ JSON_KEYS = (
 )
 """The keys of one area's figures in ``envwatch stats --format json``, in order."""
 
-RANK_COLUMNS = (
-    "area",
-    "level",
-    "n_valid_days",
-    "good_day_ratio",
-    "rank_good_day_ratio",
-    "comprehensive_index",
-    "rank_comprehensive_index",
-    "pm25",
-    "stations",
-)
+RANK_COLUMNS = ("area", "level", *air_stats.RANK_FIGURES, "stations")
 """Columns of `rank` (``stations``: the ids of the stations behind the area's figure)."""
 
 TABLE_HEADERS = {
@@ -184,15 +174,22 @@ def _daily_values(frame: pd.DataFrame, published: bool = False) -> pd.DataFrame:
     return out
 
 
-def _read_days(
+def daily_values(
     store: Store,
-    table: str,
-    key: str,
     names: Sequence[str],
     since: date | str,
     until: date | str,
-    published: bool,
+    *,
+    of: str = "area",
+    published: bool = False,
 ) -> pd.DataFrame:
+    """Daily values over since … until of areas (`of` ``area``: table ``area_day``, `names` are
+    area names) or stations (``station``: ``air_day``, site ids): full precision, or with
+    `published` as the views ``area_daily`` and ``air_daily`` publish them."""
+    table, key = ("air_day", "site_id") if of == "station" else ("area_day", "area")
+    if not names or not _has_table(store, table):
+        keys = [key] if of == "station" else ["level", key]
+        return pd.DataFrame(columns=[*keys, "date", *_DAILY_VALUES, "valid"])
     marks = ", ".join("?" * len(names))
     df = pd.read_sql_query(
         f"SELECT * FROM {table} WHERE {key} IN ({marks}) AND date >= ? AND date <= ? "
@@ -201,34 +198,6 @@ def _read_days(
         params=[*names, str(since), str(until)],
     )
     return _daily_values(df, published)
-
-
-def area_days(
-    store: Store,
-    areas: Sequence[str],
-    since: date | str,
-    until: date | str,
-    *,
-    published: bool = False,
-) -> pd.DataFrame:
-    """Daily values of `areas` (``area_day``) over since … until: full precision, or with
-    `published` as ``area_daily`` publishes them."""
-    if not areas or not _has_table(store, "area_day"):
-        return pd.DataFrame(columns=["level", "area", "date", *_DAILY_VALUES, "valid"])
-    return _read_days(store, "area_day", "area", areas, since, until, published)
-
-
-def station_days(
-    store: Store,
-    sites: Sequence[str],
-    since: date | str,
-    until: date | str,
-    *,
-    published: bool = False,
-) -> pd.DataFrame:
-    """Daily values of stations (``air_day``) over since … until: full precision, or with
-    `published` as ``air_daily`` publishes them."""
-    return _read_days(store, "air_day", "site_id", sites, since, until, published)
 
 
 # -- which area is meant ---------------------------------------------------------------------------
@@ -320,7 +289,7 @@ def area_figures(
     """`air_stats.period_figures` (rounded as published) of the named areas of ``area_day``,
     one row per area with daily values in since … until; areas without any are left out."""
     start, end = pd.Timestamp(since).date(), pd.Timestamp(until).date()
-    days = area_days(store, areas, start, end, published=published)
+    days = daily_values(store, areas, start, end, published=published)
     return _figures(days, "area", start, end, denominators, published)
 
 
@@ -379,11 +348,11 @@ def area_stats(
     site_ids = [t.name for t in targets if t.level == "station"]
     parts = []
     if area_names:
-        days = area_days(store, area_names, start, end, published=published)
+        days = daily_values(store, area_names, start, end, published=published)
         fig = _figures(days, "area", start, end, denominators, published)
         parts.append(fig)
     if site_ids:
-        days = station_days(store, site_ids, start, end, published=published)
+        days = daily_values(store, site_ids, start, end, of="station", published=published)
         fig = _figures(days, "site_id", start, end, denominators, published)
         parts.append(fig.rename(columns={"site_id": "area"}))
     figures = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["area"])
@@ -490,7 +459,7 @@ def rank(
     """
     start, end = pd.Timestamp(since).date(), pd.Timestamp(until).date()
     names = [a.name for a in areas]
-    days = area_days(store, names, start, end, published=published)
+    days = daily_values(store, names, start, end, published=published)
     figures = _figures(days, "area", start, end, denominators, published)
     ranked = air_stats.rank_areas(figures, names)
     ranked = ranked.loc[ranked["area"].isin(names)].reset_index(drop=True)

@@ -19,8 +19,9 @@ from demo import Demo
 
 from envwatch import air
 from envwatch.config import load_config
+from envwatch.migrations import MIGRATIONS
 from envwatch.pipeline import ingest
-from envwatch.store import MIGRATIONS, Store
+from envwatch.store import Store
 
 from conftest import AIR_DAY1, AIR_DAY2, ROOT, SLIM_DAY1, SLIM_DAY2
 

@@ -63,7 +63,8 @@ def render_report(
     """The report page of `period` as an HTML string (see `write_report`); a string is an
     ISO week, a `Period` may be a week, a month or a year."""
     from envwatch.errors import StoreError
-    from envwatch.store import SCHEMA_VERSION, Store
+    from envwatch.migrations import SCHEMA_VERSION
+    from envwatch.store import Store
 
     path = Path(store_path)
     offset = datetime(2026, 1, 1, tzinfo=loaded.tz).utcoffset()

@@ -25,6 +25,7 @@ import pandas as pd
 from envwatch import air, outfalls, outlook, scoring, water
 from envwatch.config import LoadedConfig, Region
 from envwatch.errors import UsageError
+from envwatch.sources import zone_sheet
 from envwatch.standards import air_stats
 from envwatch.standards import aqi as hj633
 from envwatch.standards import water as gb3838
@@ -105,19 +106,8 @@ class Station:
 
 
 ZONE_COLUMNS = (
-    "zone_id",
-    "name",
-    "zone_type",
+    *zone_sheet.RECORD_COLUMNS,
     "type_label",
-    "status",
-    "town",
-    "started_on",
-    "due_on",
-    "accepted_on",
-    "reinspected_on",
-    "lon",
-    "lat",
-    "geometry",
     "state",
     "state_label",
     "overdue",
@@ -730,16 +720,8 @@ def _district_polygons(
 ) -> gpd.GeoDataFrame:
     # About 150 m: plenty for a city map, and a tenth of the size of the full outlines.
     simplified = bounds.assign(geometry=bounds.geometry.simplify(0.0015, preserve_topology=True))
-    cols = [
-        "district",
-        "good_day_ratio",
-        "rank_good_day_ratio",
-        "comprehensive_index",
-        "rank_comprehensive_index",
-        "n_valid_days",
-        "no_data",
-        "station_names",  # the stations behind each district's figure
-    ]
+    # the figures, and the stations behind each district's figure
+    cols = ["district", *air_stats.RANK_FIGURES, "no_data", "station_names"]
     cols = [c for c in cols if c in summary.columns]
     merged = simplified.merge(summary[cols], on="district", how="left")
     merged["no_data"] = merged["no_data"].fillna(True).astype(bool)

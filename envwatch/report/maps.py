@@ -21,9 +21,9 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import quote
 
 import folium
@@ -60,13 +60,11 @@ WATER_HEX = {
 }
 """Map colours of the water classes (Ⅰ–Ⅱ blue, Ⅲ green, Ⅳ yellow, Ⅴ orange, 劣Ⅴ red)."""
 
-ZONE_COLOURS = {
-    "reinspected": "#1D4ED8",
-    "accepted": "#60A5FA",
-    "building": "#FACC15",
-    "overdue": "#DC2626",
-}
-"""Fill of a zero-discharge zone by its state at the week's end (blues: accepted)."""
+ZONE_COLOURS = dict(
+    zip(ZONE_STATE_LABELS, ("#1D4ED8", "#60A5FA", "#FACC15", "#DC2626"), strict=True)
+)
+"""Fill of a zero-discharge zone by its state at the week's end, in the order of
+`ZONE_STATE_LABELS` (reinspected, accepted: blues; building: yellow; overdue: red)."""
 
 OUTFALL_COLOURS = {"violation": "#DC2626", "clean": "#16A34A", "not_inspected": "#9CA3AF"}
 """Fill of an outfall's triangle by the week's inspections."""
@@ -133,16 +131,15 @@ class _MetricScale(MacroElement):
 
 @dataclass(frozen=True)
 class MapParts:
-    """The rendered map: what goes in <head>, the map's <div>, and its script."""
+    """The rendered map: what goes in <head>, the map's <div>, and its script; `notes`: a line
+    under a layer's legend (``water``, ``zone``, ``outfall``, ``cell``) where it has one, e.g.
+    how many points could not be placed; `tianditu`: whether the 天地图 base layers are on."""
 
     header: Markup
     html: Markup
     script: Markup
-    water_note: str
     tianditu: bool
-    zone_note: str = ""
-    outfall_note: str = ""
-    cell_note: str = ""
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 def _rank_text(row: Any) -> str:
@@ -215,6 +212,38 @@ def _district_layer(data: ReportData, m: folium.Map) -> None:
             keyboard=False,
         ).add_to(labels)
     labels.add_to(m)
+
+
+class _Icon(NamedTuple):
+    """How a point is drawn: its CSS class, its size (a square, pixels) and its map pane."""
+
+    css: str
+    size: int
+    pane: str
+
+
+def _icon_marker(
+    row: Any, icon: _Icon, html: str, popup: folium.Popup | None, tooltip: folium.Tooltip
+) -> folium.Marker:
+    """A marker at the row's lat/lon drawn by `html`, centred on it."""
+    return folium.Marker(
+        [float(row["lat"]), float(row["lon"])],
+        icon=folium.DivIcon(
+            html=html,
+            icon_size=(icon.size, icon.size),
+            icon_anchor=(icon.size // 2, icon.size // 2),
+            class_name=icon.css,
+        ),
+        pane=icon.pane,
+        popup=popup,
+        tooltip=tooltip,
+    )
+
+
+# a square, so that a section never looks like an air station
+_SECTION_ICON = _Icon("section-icon", 16, POINTS_PANE)
+_ZONE_ICON = _Icon("zone-icon", 16, POINTS_PANE)
+_CELL_ICON = _Icon("cell-icon", 20, CELLS_PANE)
 
 
 def _station_popup(s: Station, limits: dict[str, float], word: str = "本周") -> str:
@@ -314,19 +343,10 @@ def _water_layer(data: ReportData, m: folium.Map) -> str:
                 continue
             placed += 1
             colour = WATER_HEX.get(str(row["colour"]), NO_DATA_FILL)
-            # a square, so that a section never looks like an air station
-            folium.Marker(
-                [float(row["lat"]), float(row["lon"])],
-                icon=folium.DivIcon(
-                    html=f'<div class="section-marker" style="background:{colour}"></div>',
-                    icon_size=(16, 16),
-                    icon_anchor=(8, 8),
-                    class_name="section-icon",
-                ),
-                pane=POINTS_PANE,
-                popup=folium.Popup(_water_popup(row, data.word), max_width=320),
-                tooltip=folium.Tooltip(f"{esc(row['site_name'])}：{esc(row.get('class_label'))}"),
-            ).add_to(group)
+            html = f'<div class="section-marker" style="background:{colour}"></div>'
+            popup = folium.Popup(_water_popup(row, data.word), max_width=320)
+            tip = folium.Tooltip(f"{esc(row['site_name'])}：{esc(row.get('class_label'))}")
+            _icon_marker(row, _SECTION_ICON, html, popup, tip).add_to(group)
     group.add_to(m)
     if not frames:
         return f"{data.word}无水质数据，水质图层为空。"
@@ -438,18 +458,8 @@ def _zone_layer(data: ReportData, m: folium.Map) -> str:
             popup.add_to(shape)  # binds to the outline (folium types `popup=` as GeoJsonPopup)
             shape.add_to(group)
         elif not (missing(row["lat"]) or missing(row["lon"])):
-            folium.Marker(
-                [float(row["lat"]), float(row["lon"])],
-                icon=folium.DivIcon(
-                    html=f'<div class="zone-point" style="background:{colour}"></div>',
-                    icon_size=(16, 16),
-                    icon_anchor=(8, 8),
-                    class_name="zone-icon",
-                ),
-                pane=POINTS_PANE,
-                popup=popup,
-                tooltip=tip,
-            ).add_to(group)
+            html = f'<div class="zone-point" style="background:{colour}"></div>'
+            _icon_marker(row, _ZONE_ICON, html, popup, tip).add_to(group)
         else:
             unplaced += 1
     group.add_to(m)
@@ -556,18 +566,12 @@ def _outfall_layer(data: ReportData, m: folium.Map) -> str:
             "clean": f"{data.word}巡查无违规",
             "not_inspected": f"{data.word}未巡查",
         }[state]
-        folium.Marker(
-            [float(row["lat"]), float(row["lon"])],
-            icon=folium.DivIcon(
-                html=html,
-                icon_size=(size, size),
-                icon_anchor=(size // 2, size // 2),
-                class_name="outfall-icon",
-            ),
-            pane=OUTFALLS_PANE,
-            popup=folium.Popup(_outfall_popup(row, zd, data.word), max_width=560),
-            tooltip=folium.Tooltip(f"{esc(row['name'])}：{esc(tip)}"),
-        ).add_to(group)
+        popup = folium.Popup(_outfall_popup(row, zd, data.word), max_width=560)
+        icon = _Icon("outfall-icon", size, OUTFALLS_PANE)
+        marker = _icon_marker(
+            row, icon, html, popup, folium.Tooltip(f"{esc(row['name'])}：{esc(tip)}")
+        )
+        marker.add_to(group)
     group.add_to(m)
     if zd.outfalls.empty:
         return "尚无排口数据。"
@@ -605,21 +609,13 @@ def _cell_layer(data: ReportData, m: folium.Map) -> str:
             else f"background:#fff;border-color:{colour};color:{colour}"
         )
         state = "已建成" if built else "创建中"
-        folium.Marker(
-            [float(row["lat"]), float(row["lon"])],
-            icon=folium.DivIcon(
-                html=(
-                    f'<div class="cell-marker {"built" if built else "building"}" '
-                    f'style="{style}">{esc(cell_letter(cell_type))}</div>'
-                ),
-                icon_size=(20, 20),
-                icon_anchor=(10, 10),
-                class_name="cell-icon",
-            ),
-            pane=CELLS_PANE,
-            popup=folium.Popup(_cell_popup(row), max_width=320),
-            tooltip=folium.Tooltip(f"{esc(row['name'])}（无废{esc(cell_type)}，{state}）"),
-        ).add_to(group)
+        html = (
+            f'<div class="cell-marker {"built" if built else "building"}" '
+            f'style="{style}">{esc(cell_letter(cell_type))}</div>'
+        )
+        popup = folium.Popup(_cell_popup(row), max_width=320)
+        tip = folium.Tooltip(f"{esc(row['name'])}（无废{esc(cell_type)}，{state}）")
+        _icon_marker(row, _CELL_ICON, html, popup, tip).add_to(group)
     group.add_to(m)
     if zw.cells.empty:
         return "尚无无废城市细胞数据。"
@@ -795,9 +791,6 @@ def build_map(data: ReportData, *, tianditu_key: str | None = None) -> MapParts:
         header=Markup(header),
         html=Markup(figure.html.render()),
         script=Markup(figure.script.render()),
-        water_note=water_note,
         tianditu=bool(tianditu_key),
-        zone_note=zone_note,
-        outfall_note=outfall_note,
-        cell_note=cell_note,
+        notes={"water": water_note, "zone": zone_note, "outfall": outfall_note, "cell": cell_note},
     )

@@ -66,7 +66,7 @@ import pandas as pd
 from envwatch.sources import sheet
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, RowRejects, Sheet
-from envwatch.sources.sites import SiteRegistry, resolve
+from envwatch.sources.sites import SiteRegistry, resolve, sited_reading
 
 __all__ = ["CO_MG_MAX", "COLUMNS", "DEFAULT_LEVEL", "POLLUTANTS", "SITE_COLUMNS", "read"]
 
@@ -174,6 +174,15 @@ class _Parsed:
     values: dict[str, tuple[float, str]] = field(default_factory=dict)
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    _LOOKUP,
+    required=[_IDENTITY, ("time", "date")],
+    wanted="a station (站点编码 or 站点名称) and a time (监测时间, or 日期 and 小时) column",
+    example="air-sheet-template.csv",
+)
+
+
 def read(
     data: bytes,
     *,
@@ -191,15 +200,7 @@ def read(
     """
     now = sheet.check_now(now)
     zone = ZoneInfo(tz)
-    table = sheet.read_sheet(
-        data,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[_IDENTITY, ("time", "date")],
-        wanted="a station (站点编码 or 站点名称) and a time (监测时间, or 日期 and 小时) column",
-        example="air-sheet-template.csv",
-    )
+    table = sheet.read_sheet(data, LAYOUT, name=name)
     rejects = list(table.rejects)
     if table.has("date") and not table.has("time") and not table.has("hour"):
         raise table.error(
@@ -259,15 +260,8 @@ def read(
         if site["new"] and not site.get("control_level"):
             site["control_level"] = DEFAULT_LEVEL
     landed = {r[0] for r in records}
-    return Reading(
-        observations=sheet.observations(records, "1h"),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        sites=sheet.as_frame(
-            [s for s in sites.values() if s["site_id"] in landed],
-            SITE_COLUMNS,
-            floats=("lon", "lat"),
-        ).astype({"new": bool}),
-    )
+    used = [s for s in sites.values() if s["site_id"] in landed]
+    return sited_reading(records, "1h", rejects, used, SITE_COLUMNS)
 
 
 def _values(

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from envwatch.sources import sheet
-from envwatch.sources.base import Reading, empty_observations
+from envwatch.sources.base import Reading
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
 
 __all__ = ["COLUMNS", "DEFAULT_CELL_TYPES", "RECORD_COLUMNS", "STATUSES", "read"]
@@ -114,6 +114,14 @@ STATUSES: dict[str, str] = {
 RECORD_COLUMNS = ["cell_id", "name", "cell_type", "address", "lon", "lat", "status", "built_on"]
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    _LOOKUP,
+    required=[("name",), ("cell_type",)],
+    wanted="a name (名称) and a cell_type (类型) column",
+)
+
+
 def read(
     payload: bytes,
     *,
@@ -130,35 +138,13 @@ def read(
     now = sheet.check_now(now)
     zone = ZoneInfo(tz)
     types = _types(cell_types)
-    table = sheet.read_sheet(
-        payload,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[("name",), ("cell_type",)],
-        wanted="a name (名称) and a cell_type (类型) column",
-        example="cells-sheet-example.csv",
-    )
-    rejects = list(table.rejects)
-    records: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for row in table.rows:
-        reject = sheet.RowRejects(table, row, rejects)
-        record = _record(table, row, types, zone, now, reject)
-        if record is None:
-            continue
-        if record["cell_id"] in seen:
-            reject(
-                f"duplicate of row {seen[record['cell_id']]} (same cell "
-                f"{record['cell_id']!r}); the first was kept"
-            )
-            continue
-        seen[record["cell_id"]] = row.number
-        records.append(record)
-    return Reading(
-        observations=empty_observations(),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        records=sheet.as_frame(records, RECORD_COLUMNS, floats=("lon", "lat")),
+    table = sheet.read_sheet(payload, LAYOUT, name=name)
+    return sheet.register_reading(
+        table,
+        lambda row, reject: _record(table, row, reject, zone, now, types),
+        key="cell_id",
+        noun="cell",
+        columns=RECORD_COLUMNS,
     )
 
 
@@ -184,10 +170,10 @@ def _cell_type(text: str, types: sheet.Lookup) -> str | None:
 def _record(
     table: Sheet,
     row: Row,
-    types: sheet.Lookup,
+    reject: sheet.RowRejects,
     zone: ZoneInfo,
     now: datetime,
-    reject: sheet.RowRejects,
+    types: sheet.Lookup,
 ) -> dict[str, Any] | None:
     """The cell of one row, or None after rejecting it."""
     cell_name = table.text(row, "name")

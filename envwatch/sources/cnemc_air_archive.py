@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -22,24 +23,38 @@ import pandas as pd
 from envwatch.errors import ParseError
 from envwatch.sources.base import OBSERVATION_COLUMNS, Reading, Reject
 
+# The pollutants the feed publishes as a 1-h row ``NAME`` and a 24-h row ``NAME_24h``:
+# (the feed's name, parameter code, unit).
+POLLUTANT_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("PM2.5", "pm25", "µg/m³"),
+    ("PM10", "pm10", "µg/m³"),
+    ("SO2", "so2", "µg/m³"),
+    ("NO2", "no2", "µg/m³"),
+    ("CO", "co", "mg/m³"),
+)
+
+
+def pollutant_types(spell: Callable[[str], str] = str) -> dict[str, tuple[str, str, str]]:
+    """The published AQI and the 1-h and 24-h rows of `POLLUTANT_ROWS`: type -> (parameter,
+    averaging, unit). `spell` turns the archive's name into the feed's (``PM2.5`` -> ``PM2_5``)."""
+    return {
+        "AQI": ("aqi_published", "1h", "1"),
+        **{
+            f"{spell(feed)}{suffix}": (code, averaging, unit)
+            for feed, code, unit in POLLUTANT_ROWS
+            for suffix, averaging in (("", "1h"), ("_24h", "24h"))
+        },
+    }
+
+
 # type row -> (parameter, averaging, unit). The feed's O3_8h values restart each natural day and
 # are not HJ 663 8-h values: they are kept as averaging "8h_feed" for comparison only.
 TYPES: dict[str, tuple[str, str, str]] = {
-    "AQI": ("aqi_published", "1h", "1"),
-    "PM2.5": ("pm25", "1h", "µg/m³"),
-    "PM2.5_24h": ("pm25", "24h", "µg/m³"),
-    "PM10": ("pm10", "1h", "µg/m³"),
-    "PM10_24h": ("pm10", "24h", "µg/m³"),
-    "SO2": ("so2", "1h", "µg/m³"),
-    "SO2_24h": ("so2", "24h", "µg/m³"),
-    "NO2": ("no2", "1h", "µg/m³"),
-    "NO2_24h": ("no2", "24h", "µg/m³"),
+    **pollutant_types(),
     "O3": ("o3", "1h", "µg/m³"),
     "O3_24h": ("o3", "24h_max", "µg/m³"),
     "O3_8h": ("o3", "8h_feed", "µg/m³"),
     "O3_8h_24h": ("o3", "8h_feed_max", "µg/m³"),
-    "CO": ("co", "1h", "mg/m³"),
-    "CO_24h": ("co", "24h", "mg/m³"),
 }
 
 _STATION = re.compile(r"^[0-9]{4}[A-Z]$")

@@ -53,6 +53,7 @@ import pandas as pd
 from envwatch.errors import ParseError
 from envwatch.http import HttpClient
 from envwatch.sources.base import OBSERVATION_COLUMNS, Reading, Reject, empty_observations
+from envwatch.sources.cnemc_air_archive import pollutant_types
 
 __all__ = [
     "FIELDS",
@@ -68,17 +69,7 @@ __all__ = [
 KIND = "cnemc-air-live"
 
 FIELDS: dict[str, tuple[str, str, str]] = {
-    "AQI": ("aqi_published", "1h", "1"),
-    "PM2_5": ("pm25", "1h", "µg/m³"),
-    "PM2_5_24h": ("pm25", "24h", "µg/m³"),
-    "PM10": ("pm10", "1h", "µg/m³"),
-    "PM10_24h": ("pm10", "24h", "µg/m³"),
-    "SO2": ("so2", "1h", "µg/m³"),
-    "SO2_24h": ("so2", "24h", "µg/m³"),
-    "NO2": ("no2", "1h", "µg/m³"),
-    "NO2_24h": ("no2", "24h", "µg/m³"),
-    "CO": ("co", "1h", "mg/m³"),
-    "CO_24h": ("co", "24h", "mg/m³"),
+    **pollutant_types(lambda feed: feed.replace(".", "_")),
     # The feed's O3 swap, undone: see the module docstring.
     "O3_24h": ("o3", "1h", "µg/m³"),
     "O3": ("o3", "24h_max", "µg/m³"),

@@ -101,6 +101,14 @@ class _Period:
     partial: bool  # a year-to-date span such as 1-9月
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    _LOOKUP,
+    required=[("indicator",), ("period",), ("value",)],
+    wanted="an indicator (指标), a period (统计期) and a value (数值) column",
+)
+
+
 def read(
     payload: bytes,
     *,
@@ -119,15 +127,7 @@ def read(
     now = sheet.check_now(now)
     zone = ZoneInfo(tz)
     known = _Indicators(indicators)
-    table = sheet.read_sheet(
-        payload,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[("indicator",), ("period",), ("value",)],
-        wanted="an indicator (指标), a period (统计期) and a value (数值) column",
-        example="indicator-sheet-example.csv",
-    )
+    table = sheet.read_sheet(payload, LAYOUT, name=name)
     rejects = list(table.rejects)
     records: list[tuple[str, str, datetime, float, str, str]] = []
     averagings: list[str] = []

@@ -58,6 +58,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from envwatch.sources import sheet
+from envwatch.sources import sites as site_rules
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import BadCell, Column, Row, RowRejects, Sheet
 from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
@@ -119,6 +120,14 @@ _WATER_TYPES = {
 _LAST_BRACKET = re.compile(r"[(\[【]([^)\]】]*)[)\]】]$")
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    COLUMN_ALIASES,
+    required=[("section",), ("sampled_at",)],
+    wanted="a section (断面名称) and a sampled_at (采样时间) column",
+)
+
+
 def read(
     payload: bytes,
     *,
@@ -136,15 +145,7 @@ def read(
     """
     now = sheet.check_now(now or datetime.now(UTC))
     zone = ZoneInfo(tz)
-    table = sheet.read_sheet(
-        payload,
-        kind=KIND,
-        name=name,
-        columns=COLUMN_ALIASES,
-        required=[("section",), ("sampled_at",)],
-        wanted="a section (断面名称) and a sampled_at (采样时间) column",
-        example="lab-sheet-example.csv",
-    )
+    table = sheet.read_sheet(payload, LAYOUT, name=name)
     rejects = list(table.rejects)
     factors = _parameter_columns(table, rejects)
     registry = SiteRegistry(known_sites, "water")
@@ -158,29 +159,22 @@ def read(
         rejects,
     )
 
+    # Second pass: each row's time and values, once per section and time.
+    rules = site_rules.RowRules(
+        time_of=lambda row, reject: _sampled_at(table, row, zone, now, reject),
+        untyped=lambda site_id: (
+            f"new section {site_id!r} needs a water_type (河流/湖库, river/lake) in at least "
+            "one of its rows; row skipped"
+        ),
+        duplicate=lambda first: (
+            f"a second row for this section and time (duplicate of row {first}); the first was kept"
+        ),
+    )
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
-    seen: dict[tuple[str, datetime], int] = {}
-    for row, found in resolved:
+    rows = site_rules.timed_rows(table, resolved, new_types, rejects, rules)
+    for row, found, reject, when in rows:
         site_id, is_new = found.site_id, found.new
-        reject = RowRejects(table, row, rejects, site_id)
-        if is_new and site_id not in new_types:
-            reject(
-                f"new section {site_id!r} needs a water_type (河流/湖库, river/lake) in at least "
-                "one of its rows; row skipped"
-            )
-            continue
-        when = _sampled_at(table, row, zone, now, reject)
-        if when is None:
-            continue
-        if (site_id, when) in seen:
-            reject(
-                f"a second row for this section and time (duplicate of row "
-                f"{seen[site_id, when]}); the first was kept",
-                period_end=when.isoformat(),
-            )
-            continue
-        seen[site_id, when] = row.number
         site = sites.setdefault(
             site_id,
             {
@@ -209,13 +203,7 @@ def read(
             if got is not None:
                 records.append((site_id, key, when, got[0], PARAMETERS[key].unit, got[1]))
 
-    return Reading(
-        observations=sheet.observations(records, "sample"),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        sites=sheet.as_frame(list(sites.values()), SITE_COLUMNS, floats=("lon", "lat")).astype(
-            {"new": bool}
-        ),
-    )
+    return site_rules.sited_reading(records, "sample", rejects, sites.values(), SITE_COLUMNS)
 
 
 def _identify(table: Sheet, row: Row, registry: SiteRegistry, add_sites: bool) -> Resolved | Reject:

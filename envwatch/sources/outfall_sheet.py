@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from envwatch.sources import sheet
+from envwatch.sources import sites as site_rules
 from envwatch.sources.base import Reading, Reject
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
 from envwatch.sources.sites import Resolved, SiteRegistry, resolve, resolve_rows
@@ -192,6 +193,14 @@ _TYPE_SUFFIX = re.compile(r"(排放口|排污口|排口|outfall)$")
 SITE_COLUMNS = ["site_id", "name", "new", "zone", "receiving_water", "outfall_type", "lon", "lat"]
 
 
+LAYOUT = sheet.Layout(
+    KIND,
+    _LOOKUP,
+    required=[_IDENTITY, _WHEN],
+    wanted="an outfall (排口名称 or 排口编号) and an inspected_at (巡查时间 or 日期) column",
+)
+
+
 def read(
     payload: bytes,
     *,
@@ -210,15 +219,7 @@ def read(
     """
     now = sheet.check_now(now)
     zone = ZoneInfo(tz)
-    table = sheet.read_sheet(
-        payload,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[_IDENTITY, _WHEN],
-        wanted="an outfall (排口名称 or 排口编号) and an inspected_at (巡查时间 or 日期) column",
-        example="outfall-sheet-example.csv",
-    )
+    table = sheet.read_sheet(payload, LAYOUT, name=name)
     registry = SiteRegistry(known_sites, "outfall")
     types = registry.column("outfall_type")
     rejects = list(table.rejects)
@@ -231,28 +232,20 @@ def read(
         rejects,
     )
 
+    # Second pass: each row's time and values, once per outfall and time.
+    rules = site_rules.RowRules(
+        time_of=lambda row, reject: _inspection_time(table, row, zone, now, reject),
+        untyped=lambda site_id: _needs_type(table, site_id),
+        duplicate=lambda first: (
+            f"duplicate of row {first} (same outfall and inspection time); the first was kept"
+        ),
+    )
     records: list[tuple[str, str, datetime, float, str, str]] = []
     sites: dict[str, dict[str, Any]] = {}
-    seen: dict[tuple[str, datetime], int] = {}
-    for row, found in resolved:
+    rows = site_rules.timed_rows(table, resolved, new_types, rejects, rules)
+    for row, found, reject, when in rows:
         site_id, is_new = found.site_id, found.new
-        reject = sheet.RowRejects(table, row, rejects, site_id)
-        if is_new and site_id not in new_types:
-            reject(_needs_type(table, site_id))
-            continue
-        when = _inspection_time(table, row, zone, now, reject)
-        if when is None:
-            continue
         stamp = when.isoformat()
-        if (site_id, when) in seen:
-            reject(
-                f"duplicate of row {seen[site_id, when]} (same outfall and inspection time); "
-                "the first was kept",
-                period_end=stamp,
-            )
-            continue
-        seen[site_id, when] = row.number
-
         site = sites.setdefault(
             site_id,
             {
@@ -278,13 +271,7 @@ def read(
                 period_end=stamp,
             )
 
-    return Reading(
-        observations=sheet.observations(records, "inspection"),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        sites=sheet.as_frame(list(sites.values()), SITE_COLUMNS, floats=("lon", "lat")).astype(
-            {"new": bool}
-        ),
-    )
+    return site_rules.sited_reading(records, "inspection", rejects, sites.values(), SITE_COLUMNS)
 
 
 def _check_type(

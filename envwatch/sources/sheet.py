@@ -61,7 +61,7 @@ import pandas as pd
 
 from envwatch.errors import ParseError
 from envwatch.geo import CHINA_LAT, CHINA_LON, in_china
-from envwatch.sources.base import Reject, empty_observations
+from envwatch.sources.base import Reading, Reject, empty_observations
 
 __all__ = [
     "CHINA_LAT",
@@ -74,6 +74,7 @@ __all__ = [
     "MISSING_MARKS",
     "BadCell",
     "Column",
+    "Layout",
     "Lookup",
     "Row",
     "RowRejects",
@@ -97,6 +98,7 @@ __all__ = [
     "norm",
     "number",
     "observations",
+    "register_reading",
     "read_records",
     "read_sheet",
     "sheet_order",
@@ -753,19 +755,10 @@ def _columns(
         shown = text(title)
         if not shown:
             continue
-        key, unit, matched = _match_header(shown, lookup)
-        if key == IGNORED:
+        known = _known_title(shown, lookup, where, ("column", "column"), rejects)
+        if known is None:
             continue
-        if key is None:
-            hint = _column_hint(matched, lookup)
-            rejects.append(
-                Reject(
-                    location=where,
-                    reason=f"column {shown!r} is not a known column{hint} and was ignored",
-                    raw=shown,
-                )
-            )
-            continue
+        key, unit = known
         if key in columns:
             rejects.append(
                 Reject(
@@ -780,6 +773,33 @@ def _columns(
             continue
         columns[key] = Column(index=index, title=shown, key=key, unit=unit)
     return columns, rejects
+
+
+def _known_title(
+    title: str,
+    lookup: Mapping[str, str],
+    where: str,
+    nouns: tuple[str, str],
+    rejects: list[Reject],
+) -> tuple[str, str] | None:
+    """(key, unit) of a column title or property name; None when it is one to ignore or
+    unknown (then a `Reject` at `where` is added to `rejects`). `nouns`: what it is and what it
+    is not, for the message, e.g. ``("column", "column")`` or ``("property", "field")``."""
+    key, unit, matched = _match_header(title, lookup)
+    if key == IGNORED:
+        return None
+    if key is None:
+        hint = _column_hint(matched, lookup)
+        what, known_as = nouns
+        rejects.append(
+            Reject(
+                location=where,
+                reason=f"{what} {title!r} is not a known {known_as}{hint} and was ignored",
+                raw=title,
+            )
+        )
+        return None
+    return key, unit
 
 
 def _first_filled(cells: list[Any]) -> list[str]:
@@ -808,21 +828,35 @@ def _missing(keys: set[str], required: Sequence[Sequence[str]]) -> list[Sequence
     return [group for group in required if not keys.intersection(group)]
 
 
-@dataclass
-class _Spec:
+@dataclass(frozen=True)
+class Layout:
+    """What one kind of staff sheet holds, declared once by its reader.
+
+    `kind` names it in messages (``"outfall sheet"``); `columns` is its header lookup (made
+    with `aliases`); `required` lists groups of keys of which the header must hold at least one
+    each (``[("outfall", "outfall_name"), ("inspected_at",)]``); `wanted` says them for the
+    error message (``"an outfall (排口名称) and an inspected_at (巡查时间) column"``); `example`
+    is the file in ``data/examples`` to copy (default: the kind's name, ``outfall-sheet-
+    example.csv``).
+    """
+
     kind: str
-    name: str
-    lookup: Mapping[str, str]
+    columns: Mapping[str, str]
     required: Sequence[Sequence[str]]
-    wanted: str  # e.g. "an outfall (排口名称) and an inspected_at (巡查时间) column"
-    example: str
+    wanted: str
+    example: str = ""
+
+    @property
+    def example_file(self) -> str:
+        """The example's file name in ``data/examples``."""
+        return self.example or f"{self.kind.replace(' ', '-')}-example.csv"
 
 
-def _find_header(rows: list[tuple[int, list[Any]]], spec: _Spec) -> tuple[int | None, str]:
+def _find_header(rows: list[tuple[int, list[Any]]], spec: Layout) -> tuple[int | None, str]:
     """(index of the header in `rows`, '') or (None, what the best candidate lacks)."""
     best: tuple[int, int, set[str]] | None = None
     for i, (n, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        keys = _keys(cells, spec.lookup) - {IGNORED}
+        keys = _keys(cells, spec.columns) - {IGNORED}
         if not _missing(keys, spec.required):
             return i, ""
         if keys and (best is None or len(keys) > len(best[2])):
@@ -833,17 +867,17 @@ def _find_header(rows: list[tuple[int, list[Any]]], spec: _Spec) -> tuple[int | 
     return None, f"row {best[1]} looks like the header but has no {lacking} column"
 
 
-def _split(rows: list[tuple[int, list[Any]]], spec: _Spec, where: str = "") -> Sheet:
+def _split(rows: list[tuple[int, list[Any]]], spec: Layout, name: str, where: str = "") -> Sheet:
     h, problem = _find_header(rows, spec)
     if h is None:
         detail = f"{problem}; " if problem else ""
         raise ParseError(
-            f"{spec.kind} {spec.name}: no header row with {spec.wanted} in the first "
+            f"{spec.kind} {name}: no header row with {spec.wanted} in the first "
             f"{HEADER_SEARCH_ROWS} rows{where}; {detail}add them (see data/examples/"
-            f"{spec.example})"
+            f"{spec.example_file})"
         )
     header_row, header = rows[h]
-    columns, rejects = _columns(header, spec.lookup, header_row, "row")
+    columns, rejects = _columns(header, spec.columns, header_row, "row")
     body: list[Row] = []
     for n, cells in rows[h + 1 :]:
         filled = _first_filled(cells)
@@ -852,12 +886,12 @@ def _split(rows: list[tuple[int, list[Any]]], spec: _Spec, where: str = "") -> S
         body.append(Row(number=n, cells=list(cells)))
     if not body:
         raise ParseError(
-            f"{spec.kind} {spec.name}: no data rows (the header is on row {header_row} and "
+            f"{spec.kind} {name}: no data rows (the header is on row {header_row} and "
             "nothing follows); fill in the sheet, or export it again if it was cut off"
         )
     return Sheet(
         kind=spec.kind,
-        name=spec.name,
+        name=name,
         header_row=header_row,
         columns=columns,
         rows=body,
@@ -1026,28 +1060,19 @@ def table_rows(
     return _csv_rows(payload, kind, name), ""
 
 
-def read_sheet(
-    payload: bytes,
-    *,
-    kind: str,
-    name: str,
-    columns: Mapping[str, str],
-    required: Sequence[Sequence[str]],
-    wanted: str,
-    example: str,
-) -> Sheet:
-    """Read a CSV or XLSX staff sheet into a `Sheet` (see the module docstring).
+def read_sheet(payload: bytes, layout: Layout, *, name: str) -> Sheet:
+    """Read a CSV or XLSX staff sheet of `layout` into a `Sheet` (see the module docstring).
 
-    `columns` is a header lookup made with `aliases`; `required` lists groups of keys of which
-    the header must hold at least one each (``[("outfall", "outfall_name"), ("inspected_at",)]``);
-    `wanted` describes them for the error message and `example` names the example file in
-    ``data/examples``. Raises `ParseError` (naming `kind` and `name`) when there is no table.
+    `name` is the file name, for messages. Raises `ParseError` (naming the kind and `name`)
+    when there is no table, no header with the required columns, or no data row.
     """
-    spec = _Spec(kind, name, columns, required, wanted, example)
     rows, where = table_rows(
-        payload, kind=kind, name=name, has_header=lambda r: _find_header(r, spec)[0] is not None
+        payload,
+        kind=layout.kind,
+        name=name,
+        has_header=lambda r: _find_header(r, layout)[0] is not None,
     )
-    table = _split(rows, spec, where)
+    table = _split(rows, layout, name, where)
     if payload[:4] != b"PK\x03\x04" and not payload.rstrip(b"\0").endswith((b"\n", b"\r")):
         _cut_last_row(table)
     return table
@@ -1074,51 +1099,33 @@ def _cut_last_row(table: Sheet) -> None:
 
 
 def read_records(
-    records: Sequence[Mapping[str, Any]],
-    *,
-    kind: str,
-    name: str,
-    columns: Mapping[str, str],
-    required: Sequence[Sequence[str]],
-    wanted: str,
-    example: str,
-    row_label: str = "feature",
+    records: Sequence[Mapping[str, Any]], layout: Layout, *, name: str, row_label: str = "feature"
 ) -> Sheet:
-    """A `Sheet` from records (e.g. GeoJSON features' properties), numbered from 1.
+    """A `Sheet` of `layout` from records (e.g. GeoJSON features' properties), numbered from 1.
 
     The header is the union of the records' keys, in order of appearance; keys are matched as
     column titles are. Raises `ParseError` when a required key is in no record.
     """
-    spec = _Spec(kind, name, columns, required, wanted, example)
+    kind, columns = layout.kind, layout.columns
     keys = list(dict.fromkeys(k for r in records for k in r))
-    found = _keys(keys, columns)
-    lacking = _missing(found, required)
+    lacking = _missing(_keys(keys, columns), layout.required)
     if not records:
         raise ParseError(f"{kind} {name}: it holds no {row_label}s; export them again")
     if lacking:
         names = ", ".join("/".join(group) for group in lacking)
         raise ParseError(
-            f"{kind} {name}: no {row_label} has a property for {names}; add {wanted} "
-            f"(see data/examples/{spec.example})"
+            f"{kind} {name}: no {row_label} has a property for {names}; add {layout.wanted} "
+            f"(see data/examples/{layout.example_file})"
         )
     # Features may spell a field differently (name in one, 名称 in another): merge per record.
     sources: dict[str, list[str]] = {}
     cols: dict[str, Column] = {}
     rejects: list[Reject] = []
     for k in keys:
-        key, unit, matched = _match_header(k, columns)
-        if key == IGNORED:
+        known = _known_title(k, columns, "header", ("property", "field"), rejects)
+        if known is None:
             continue
-        if key is None:
-            hint = _column_hint(matched, columns)
-            rejects.append(
-                Reject(
-                    location="header",
-                    reason=f"property {k!r} is not a known field{hint} and was ignored",
-                    raw=k,
-                )
-            )
-            continue
+        key, unit = known
         if key not in cols:
             cols[key] = Column(index=len(cols), title=k, key=key, unit=unit)
         sources.setdefault(key, []).append(k)
@@ -1163,6 +1170,45 @@ def load_json(payload: bytes, *, kind: str, name: str) -> Any:
 
 
 # --- results ---------------------------------------------------------------------------------
+
+
+def register_reading(
+    table: Sheet,
+    record_of: Callable[[Row, RowRejects], dict[str, Any] | None],
+    *,
+    key: str,
+    noun: str,
+    columns: Sequence[str],
+) -> Reading:
+    """What a register (zones, cells: one record per thing, no observations) delivers.
+
+    `record_of` makes a row's record (or rejects the row and returns None); of rows with the
+    same `key` the first is kept and the others are rejected as its duplicates (`noun` names
+    the thing: ``zone``, ``cell``). Records have `columns` (lon/lat as floats); rejects are in
+    the order staff read the sheet.
+    """
+    rejects = list(table.rejects)
+    records: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for row in table.rows:
+        reject = RowRejects(table, row, rejects)
+        record = record_of(row, reject)
+        if record is None:
+            continue
+        ident = record[key]
+        if ident in seen:
+            reject(
+                f"duplicate of {table.row_label} {seen[ident]} (same {noun} {ident!r}); "
+                "the first was kept"
+            )
+            continue
+        seen[ident] = row.number
+        records.append(record)
+    return Reading(
+        observations=empty_observations(),
+        rejects=sorted(rejects, key=sheet_order),
+        records=as_frame(records, columns, floats=("lon", "lat")),
+    )
 
 
 def observations(

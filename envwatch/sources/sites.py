@@ -15,19 +15,36 @@ Matching ignores case, full/half width and spaces (`sheet.squash`). The pure fun
 `Resolved` or the reason as text; the reader turns the reason into a `Reject` at its row.
 `district_disagreements` compares a district stated in a sheet (所属区县) with the one found from
 the coordinates, after the pipeline has located the new sites.
+
+A sheet of timed values per site reads in two passes: `resolve_rows` (which site each row is,
+and what each new site is, e.g. its water type), then `timed_rows` (each row's time, the same
+rejects in every sheet for an untyped new site, a missing time or a duplicate, by `RowRules`);
+`sited_reading` delivers the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import pandas as pd
 
-from envwatch.sources.base import Reject
-from envwatch.sources.sheet import Lookup, Row, squash
+from envwatch.sources import sheet
+from envwatch.sources.base import Reading, Reject
+from envwatch.sources.sheet import Lookup, Row, RowRejects, Sheet, squash
 
-__all__ = ["Resolved", "SiteRegistry", "district_disagreements", "resolve", "resolve_rows"]
+__all__ = [
+    "Resolved",
+    "RowRules",
+    "SiteRegistry",
+    "district_disagreements",
+    "resolve",
+    "resolve_rows",
+    "sited_reading",
+    "timed_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -129,6 +146,69 @@ def resolve_rows(
         if value:
             needs.setdefault(found.site_id, value)
     return resolved, needs
+
+
+class RowRules(NamedTuple):
+    """How a sheet's second pass (`timed_rows`) treats its rows.
+
+    `time_of(row, reject)`: the row's time (aware), or None after rejecting it;
+    `untyped(site_id)`: what a row of a new site that no row types must say (what to write);
+    `duplicate(first)`: what a second row for the same site and time says (`first` is the
+    number of the row kept).
+    """
+
+    time_of: Callable[[Row, RowRejects], datetime | None]
+    untyped: Callable[[str], str]
+    duplicate: Callable[[int], str]
+
+
+def timed_rows(
+    table: Sheet,
+    resolved: Iterable[tuple[Row, Resolved]],
+    needs: Mapping[str, str],
+    rejects: list[Reject],
+    rules: RowRules,
+) -> Iterator[tuple[Row, Resolved, RowRejects, datetime]]:
+    """A sheet's second pass over `resolve_rows`' rows: each with its `RowRejects` and its time.
+
+    Rejected (into `rejects`, with the texts of `rules`) and skipped: a row of a new site that
+    no row says what it is (`needs` has no entry for it), a row without a valid time, and a
+    second row for the same site and time (the first is kept).
+    """
+    seen: dict[tuple[str, datetime], int] = {}
+    for row, found in resolved:
+        reject = RowRejects(table, row, rejects, found.site_id)
+        if found.new and found.site_id not in needs:
+            reject(rules.untyped(found.site_id))
+            continue
+        when = rules.time_of(row, reject)
+        if when is None:
+            continue
+        key = (found.site_id, when)
+        if key in seen:
+            reject(rules.duplicate(seen[key]), period_end=when.isoformat())
+            continue
+        seen[key] = row.number
+        yield row, found, reject, when
+
+
+def sited_reading(
+    records: Sequence[tuple[str, str, datetime, float, str, str]],
+    averaging: str,
+    rejects: list[Reject],
+    sites: Iterable[Mapping[str, Any]],
+    site_columns: Sequence[str],
+) -> Reading:
+    """What a sheet that names sites delivers: its observations (one `averaging`), its rejects
+    in the order staff read the sheet, and its sites (`site_columns`; lon/lat as floats, ``new``
+    as bool)."""
+    return Reading(
+        observations=sheet.observations(records, averaging),
+        rejects=sorted(rejects, key=sheet.sheet_order),
+        sites=sheet.as_frame(list(sites), site_columns, floats=("lon", "lat")).astype(
+            {"new": bool}
+        ),
+    )
 
 
 def district_disagreements(sites: pd.DataFrame, kind: str = "station") -> list[Reject]:

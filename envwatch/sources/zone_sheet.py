@@ -46,6 +46,7 @@ China, an outline that is not a GeoJSON geometry, a second row with the same zon
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime
 from typing import Any
@@ -56,7 +57,7 @@ from shapely.geometry import mapping, shape
 
 from envwatch.errors import ParseError
 from envwatch.sources import sheet
-from envwatch.sources.base import Reading, empty_observations
+from envwatch.sources.base import Reading
 from envwatch.sources.sheet import IGNORED, BadCell, Row, Sheet
 
 __all__ = ["COLUMNS", "RECORD_COLUMNS", "STATUSES", "ZONE_TYPES", "read"]
@@ -170,7 +171,10 @@ _STATUS_DATE = {"accepted": "accepted_on", "reinspected": "reinspected_on"}
 _DATE_NAMES = {"accepted_on": "验收日期", "reinspected_on": "复核日期"}
 _WGS84_CRS = ("crs84", "4326", "4490", "wgs84", "wgs_1984", "cgcs2000")
 _WANTED = "a name (零直排区名称) and a status (状态) column"
-_EXAMPLE = "zone-sheet-example.csv"
+
+
+LAYOUT = sheet.Layout(KIND, _LOOKUP, required=[("name",), ("status",)], wanted=_WANTED)
+_GEOJSON_LAYOUT = dataclasses.replace(LAYOUT, example="zone-sheet-example.geojson")
 
 
 def read(payload: bytes, *, name: str, tz: str = "Asia/Shanghai", now: datetime) -> Reading:
@@ -183,47 +187,24 @@ def read(payload: bytes, *, name: str, tz: str = "Asia/Shanghai", now: datetime)
     if sheet.is_json(payload):
         table, outlines = _geojson(payload, name)
     else:
-        table = sheet.read_sheet(
-            payload,
-            kind=KIND,
-            name=name,
-            columns=_LOOKUP,
-            required=[("name",), ("status",)],
-            wanted=_WANTED,
-            example=_EXAMPLE,
-        )
+        table = sheet.read_sheet(payload, LAYOUT, name=name)
         outlines = {}
-    rejects = list(table.rejects)
-    records: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for row in table.rows:
-        reject = sheet.RowRejects(table, row, rejects)
-        record = _record(table, row, outlines.get(row.number), zone, now, reject)
-        if record is None:
-            continue
-        zone_id = record["zone_id"]
-        if zone_id in seen:
-            reject(
-                f"duplicate of {table.row_label} {seen[zone_id]} (same zone {zone_id!r}); "
-                "the first was kept"
-            )
-            continue
-        seen[zone_id] = row.number
-        records.append(record)
-    return Reading(
-        observations=empty_observations(),
-        rejects=sorted(rejects, key=sheet.sheet_order),
-        records=sheet.as_frame(records, RECORD_COLUMNS, floats=("lon", "lat")),
+    return sheet.register_reading(
+        table,
+        lambda row, reject: _record(table, row, reject, zone, now, outlines.get(row.number)),
+        key="zone_id",
+        noun="zone",
+        columns=RECORD_COLUMNS,
     )
 
 
 def _record(
     table: Sheet,
     row: Row,
-    outline: dict[str, Any] | None,
+    reject: sheet.RowRejects,
     zone: ZoneInfo,
     now: datetime,
-    reject: sheet.RowRejects,
+    outline: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
     """The zone of one row, or None after rejecting it."""
     zone_name = table.text(row, "name")
@@ -361,15 +342,7 @@ def _geojson(payload: bytes, name: str) -> tuple[Sheet, dict[int, dict[str, Any]
     if not isinstance(features, list):
         raise ParseError(f"{KIND} {name}: 'features' is not a list; export the GeoJSON again")
     properties = [dict(f.get("properties") or {}) if isinstance(f, dict) else {} for f in features]
-    table = sheet.read_records(
-        properties,
-        kind=KIND,
-        name=name,
-        columns=_LOOKUP,
-        required=[("name",), ("status",)],
-        wanted=_WANTED,
-        example="zone-sheet-example.geojson",
-    )
+    table = sheet.read_records(properties, _GEOJSON_LAYOUT, name=name)
     outlines = {
         i: f["geometry"]
         for i, f in enumerate(features, start=1)

@@ -59,8 +59,8 @@ __all__ = [
     "percentile",
     "period_figures",
     "period_stats",
+    "RANK_FIGURES",
     "rank_areas",
-    "rank_districts",
     "round_figures",
 ]
 
@@ -671,43 +671,6 @@ def district_daily(daily: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
     return _with_aqi(frame, frame["date"].to_numpy())
 
 
-def rank_districts(district_period: pd.DataFrame, all_districts: Sequence[str]) -> pd.DataFrame:
-    """Rank districts by good-day ratio (higher first) and comprehensive index (lower first).
-
-    `district_period` is `period_stats(..., by="district")`. Every district of `all_districts`
-    (and any other in the data) gets a row; one without valid days is ``no_data`` and has no
-    rank, one without a comprehensive index has no rank by it. Ties share the better rank.
-    Returns district, good_day_ratio, rank_good_day_ratio, comprehensive_index,
-    rank_comprehensive_index (Int64), n_valid_days and no_data, ordered by comprehensive-index
-    rank, then good-day rank, then name.
-    """
-    dp = district_period.set_index("district")
-    names = list(dict.fromkeys([*all_districts, *dp.index]))
-    out = pd.DataFrame(index=pd.Index(names, name="district"))
-    out["good_day_ratio"] = dp["good_day_ratio"].reindex(out.index)
-    out["comprehensive_index"] = dp["comprehensive_index"].reindex(out.index)
-    out["n_valid_days"] = dp["n_valid_days"].reindex(out.index).fillna(0).astype(np.int64)
-    out["no_data"] = out["n_valid_days"] == 0
-    gdr = out["good_day_ratio"].where(~out["no_data"])
-    ci = out["comprehensive_index"].where(~out["no_data"])
-    out["rank_good_day_ratio"] = gdr.rank(ascending=False, method="min").astype("Int64")
-    out["rank_comprehensive_index"] = ci.rank(ascending=True, method="min").astype("Int64")
-    out = out.reset_index()
-    out = out.sort_values(
-        ["rank_comprehensive_index", "rank_good_day_ratio", "district"], na_position="last"
-    )
-    cols = [
-        "district",
-        "good_day_ratio",
-        "rank_good_day_ratio",
-        "comprehensive_index",
-        "rank_comprehensive_index",
-        "n_valid_days",
-        "no_data",
-    ]
-    return out[cols].reset_index(drop=True)
-
-
 # --------------------------------------------------------------------------- bulletin figures
 
 FIGURE_POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
@@ -743,9 +706,9 @@ def period_figures(
     end: date | str | pd.Timestamp,
     *,
     by: str | Sequence[str] = "area",
-    denominators: Mapping[str, Mapping[str, float]] | None = None,
     rounded: bool = True,
     index_from_published: bool = False,
+    denominators: Mapping[str, Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Period figures as the monthly and annual bulletins publish them (HJ 663, HJ 633).
 
@@ -858,6 +821,17 @@ def round_figures(figures: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+RANK_FIGURES = (
+    "n_valid_days",
+    "good_day_ratio",
+    "rank_good_day_ratio",
+    "comprehensive_index",
+    "rank_comprehensive_index",
+    "pm25",
+)
+"""The figures of a ranking, in order: days, 优良率 (%) and its rank, 综合指数 and its rank, PM2.5."""
+
+
 def rank_areas(figures: pd.DataFrame, areas: Sequence[str], *, by: str = "area") -> pd.DataFrame:
     """Rank areas by good-day ratio (higher first) and comprehensive index (lower first).
 
@@ -886,14 +860,4 @@ def rank_areas(figures: pd.DataFrame, areas: Sequence[str], *, by: str = "area")
     out = out.reset_index().sort_values(
         ["rank_good_day_ratio", "rank_comprehensive_index", "_order"], na_position="last"
     )
-    cols = [
-        by,
-        "n_valid_days",
-        "good_day_ratio",
-        "rank_good_day_ratio",
-        "comprehensive_index",
-        "rank_comprehensive_index",
-        "pm25",
-        "no_data",
-    ]
-    return out[cols].reset_index(drop=True)
+    return out[[by, *RANK_FIGURES, "no_data"]].reset_index(drop=True)

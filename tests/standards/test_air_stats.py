@@ -14,8 +14,9 @@ from envwatch.standards.air_stats import (
     district_daily,
     natural_day,
     percentile,
+    period_figures,
     period_stats,
-    rank_districts,
+    rank_areas,
 )
 from envwatch.standards.aqi import daily_aqi, round_half_even, ruleset_for
 
@@ -404,9 +405,10 @@ def test_ranking_of_districts_names_those_without_data():
             "good_day_ratio": [80.0, 90.0, 80.0],
             "comprehensive_index": [4.1, 3.2, 3.9],
             "n_valid_days": [300, 310, 320],
+            "pm25": [30.0, 28.0, 31.0],
         }
     )
-    out = rank_districts(period, ["A", "B", "C", "D"]).set_index("district")
+    out = rank_areas(period, ["A", "B", "C", "D"], by="district").set_index("district")
     order = ["A", "B", "C", "D"]
     assert out.loc[order, "rank_good_day_ratio"].tolist() == [2, 1, 2, pd.NA]  # A, C tie
     assert out.loc[order, "rank_comprehensive_index"].tolist() == [3, 1, 2, pd.NA]
@@ -423,8 +425,8 @@ def test_district_pipeline_from_station_days_to_ranking():
         ]
     )
     districts = district_daily(daily, SITES)
-    period = period_stats(districts, "2019-01-01", "2019-12-31", by="district")
-    ranked = rank_districts(period, ["A", "B", "C"]).set_index("district")
+    period = period_figures(districts, "2019-01-01", "2019-12-31", by="district")
+    ranked = rank_areas(period, ["A", "B", "C"], by="district").set_index("district")
     # A has 2 of 4 stations: below 75 %, so no PM2.5 value and no valid day.
     assert ranked.loc["A", "no_data"] and ranked.loc["C", "no_data"]
     assert ranked.loc["B", "rank_good_day_ratio"] == 1
