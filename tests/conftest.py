@@ -1,4 +1,5 @@
-"""Shared fixtures: a configuration in a temporary folder, the bundled samples, a CLI runner."""
+"""Shared fixtures: a configuration in a temporary folder, the bundled samples, a CLI runner, and
+the stores built once per session (demo, weekly report, month) that tests read or copy."""
 
 from __future__ import annotations
 
