@@ -332,7 +332,9 @@ class _Feed(BaseHTTPRequestHandler):
 def feed_url() -> Iterator[str]:
     _Feed.body = SAMPLE.read_bytes()
     server = HTTPServer(("127.0.0.1", 0), _Feed)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
