@@ -16,7 +16,7 @@ from envwatch.config import KNOWN_TARGETS, load_config
 from envwatch.errors import UsageError
 from envwatch.pipeline import ingest, open_store
 
-from conftest import ROOT, SLIM_DAY1, SLIM_DAY2, write_config
+from conftest import ROOT, SLIM_DAY1, SLIM_DAY2, copy_store, write_config
 
 
 def test_periods_and_the_period_before() -> None:
@@ -47,8 +47,21 @@ def _ningbo_days(folder: Path, tmp_path: Path, text: str | None = None) -> Path:
     return cfg_path
 
 
-def test_air_targets_on_the_sample_week(tmp_path: Path) -> None:
-    cfg_path = _ningbo_days(tmp_path, tmp_path)
+@pytest.fixture(scope="module")
+def sample_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two slim sample days ingested with stations.yaml as it is (tests take a copy)."""
+    folder = tmp_path_factory.mktemp("scoring")
+    return _ningbo_days(folder, folder)
+
+
+def _copy(sample_days: Path, tmp_path: Path) -> Path:
+    """A test's own copy of `sample_days`: its configuration and store in `tmp_path`."""
+    copy_store(sample_days.parent / "envwatch.db", tmp_path / "envwatch.db")
+    return write_config(tmp_path)
+
+
+def test_air_targets_on_the_sample_week(sample_days: Path, tmp_path: Path) -> None:
+    cfg_path = _copy(sample_days, tmp_path)
     loaded = load_config(cfg_path)
     store = open_store(loaded)
     try:
@@ -99,8 +112,10 @@ def test_the_rank_is_among_districts_and_groups(tmp_path: Path) -> None:
     assert "奉化区" in rank["detail"].split("无数据：")[1]  # named, never ranked
 
 
-def test_a_polluted_week_misses_the_goal_and_shows_the_trend(tmp_path: Path) -> None:
-    cfg_path = _ningbo_days(tmp_path, tmp_path)
+def test_a_polluted_week_misses_the_goal_and_shows_the_trend(
+    sample_days: Path, tmp_path: Path
+) -> None:
+    cfg_path = _copy(sample_days, tmp_path)
     loaded = load_config(cfg_path)
     # the week after: the same two days, PM2.5 at 1236A four times higher
     lines = SLIM_DAY1.read_text().splitlines()
@@ -174,8 +189,8 @@ def test_water_targets_cover_the_districts_sections(tmp_path: Path) -> None:
     assert rows[0] == len(KNOWN_TARGETS) and rows[1] >= 4
 
 
-def test_score_command_prints_and_keeps_the_scorecard(tmp_path: Path) -> None:
-    cfg_path = _ningbo_days(tmp_path, tmp_path)
+def test_score_command_prints_and_keeps_the_scorecard(sample_days: Path, tmp_path: Path) -> None:
+    cfg_path = _copy(sample_days, tmp_path)
     result = CliRunner().invoke(main, ["--config", str(cfg_path), "score", "--period", "2019-W01"])
     assert result.exit_code == 0, result.output
     assert "空气质量优良率" in result.output and "✓" in result.output and "无数据" in result.output
