@@ -52,7 +52,7 @@ browser:
 	fi
 
 test: install browser
-	ENVWATCH_REQUIRE_BROWSER=1 $(BIN)/pytest -q -m "slow or not slow" -n 2 --dist loadfile
+	ENVWATCH_REQUIRE_BROWSER=1 $(BIN)/pytest -q -m "slow or not slow"
 
 lint: install
 	$(BIN)/ruff format --check envwatch tests benchmarks
