@@ -55,7 +55,7 @@ from envwatch.sources.base import Reject
 from envwatch.standards.water import PARAMETERS as WATER_PARAMETERS
 
 BUSY_TIMEOUT_MS = 30_000
-CACHE_KIB = 512 * 1024  # page cache of a writing connection, KiB
+CACHE_KIB = 256 * 1024  # page cache of a writing connection, KiB (docs/scale.md)
 
 # Canonical parameters: code -> (name shown to staff, unit, kind). Readers deliver these codes.
 PARAMETERS: dict[str, tuple[str, str, str]] = {
