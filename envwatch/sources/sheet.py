@@ -852,32 +852,32 @@ class Layout:
         return self.example or f"{self.kind.replace(' ', '-')}-example.csv"
 
 
-def _find_header(rows: list[tuple[int, list[Any]]], spec: Layout) -> tuple[int | None, str]:
+def _find_header(rows: list[tuple[int, list[Any]]], layout: Layout) -> tuple[int | None, str]:
     """(index of the header in `rows`, '') or (None, what the best candidate lacks)."""
     best: tuple[int, int, set[str]] | None = None
     for i, (n, cells) in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        keys = _keys(cells, spec.columns) - {IGNORED}
-        if not _missing(keys, spec.required):
+        keys = _keys(cells, layout.columns) - {IGNORED}
+        if not _missing(keys, layout.required):
             return i, ""
         if keys and (best is None or len(keys) > len(best[2])):
             best = (i, n, keys)
     if best is None:
         return None, ""
-    lacking = ", ".join("/".join(group) for group in _missing(best[2], spec.required))
+    lacking = ", ".join("/".join(group) for group in _missing(best[2], layout.required))
     return None, f"row {best[1]} looks like the header but has no {lacking} column"
 
 
-def _split(rows: list[tuple[int, list[Any]]], spec: Layout, name: str, where: str = "") -> Sheet:
-    h, problem = _find_header(rows, spec)
+def _split(rows: list[tuple[int, list[Any]]], layout: Layout, name: str, where: str = "") -> Sheet:
+    h, problem = _find_header(rows, layout)
     if h is None:
         detail = f"{problem}; " if problem else ""
         raise ParseError(
-            f"{spec.kind} {name}: no header row with {spec.wanted} in the first "
+            f"{layout.kind} {name}: no header row with {layout.wanted} in the first "
             f"{HEADER_SEARCH_ROWS} rows{where}; {detail}add them (see data/examples/"
-            f"{spec.example_file})"
+            f"{layout.example_file})"
         )
     header_row, header = rows[h]
-    columns, rejects = _columns(header, spec.columns, header_row, "row")
+    columns, rejects = _columns(header, layout.columns, header_row, "row")
     body: list[Row] = []
     for n, cells in rows[h + 1 :]:
         filled = _first_filled(cells)
@@ -886,11 +886,11 @@ def _split(rows: list[tuple[int, list[Any]]], spec: Layout, name: str, where: st
         body.append(Row(number=n, cells=list(cells)))
     if not body:
         raise ParseError(
-            f"{spec.kind} {name}: no data rows (the header is on row {header_row} and "
+            f"{layout.kind} {name}: no data rows (the header is on row {header_row} and "
             "nothing follows); fill in the sheet, or export it again if it was cut off"
         )
     return Sheet(
-        kind=spec.kind,
+        kind=layout.kind,
         name=name,
         header_row=header_row,
         columns=columns,
